@@ -1,0 +1,260 @@
+"""Attention, as chapter 11 builds it: scores, masking, softmax, weighted sum.
+
+`scaled_dot_product_attention` is the readable reference; `MultiHeadAttention`
+is the fast layer the encoder and decoder use, checked against the reference
+in the tests.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+# A fill value for masked scores that is finite in float16 (max ~65504), so a
+# masked position never turns into -inf and a fully masked row never into NaN.
+MASK_FILL = -1e4
+
+
+def causal_mask(query_length, key_length=None, offset=0):
+    """Lower-triangular boolean mask: query `i` may see keys `0 .. offset + i`.
+
+    Args:
+        query_length: number of query positions `T`.
+        key_length: number of key positions `S` (defaults to `T`).
+        offset: absolute position of the first query; used when decoding one
+            step at a time against a cache of `S` keys.
+
+    Returns:
+        A `(1, T, S)` boolean tensor.
+
+    Example:
+    >>> causal_mask(3)[0]   # [[T, F, F], [T, T, F], [T, T, T]]
+    """
+    key_length = query_length if key_length is None else key_length
+    rows = ops.expand_dims(ops.arange(query_length, dtype="int32"), 1)
+    rows = rows + ops.cast(offset, "int32")
+    cols = ops.expand_dims(ops.arange(key_length, dtype="int32"), 0)
+    return ops.expand_dims(ops.greater_equal(rows, cols), 0)
+
+
+def merge_masks(query_mask=None, key_mask=None, attention_mask=None, causal=None):
+    """Combine padding, attention and causal masks into one `(B, T, S)` mask.
+
+    Args:
+        query_mask: `(B, T)` booleans, True at real (non-padding) queries.
+        key_mask: `(B, S)` booleans, True at real keys.
+        attention_mask: `(B, T, S)` booleans, True where attention is allowed.
+        causal: a `(1, T, S)` mask from `causal_mask`, or None.
+
+    Returns:
+        A boolean mask broadcastable to `(B, T, S)`, or None when every input
+        is None (no masking at all).
+    """
+    merged = None
+    for mask in (
+        None if query_mask is None else ops.expand_dims(query_mask, -1),
+        None if key_mask is None else ops.expand_dims(key_mask, -2),
+        attention_mask,
+        causal,
+    ):
+        if mask is None:
+            continue
+        mask = ops.cast(mask, "bool")
+        merged = mask if merged is None else ops.logical_and(merged, mask)
+    return merged
+
+
+def scaled_dot_product_attention(query, key, value, mask=None):
+    """The chapter's attention, step by step, with nothing fused.
+
+    1. scores = query . key^T / sqrt(depth): how relevant each key is.
+    2. masked positions get a very negative score, so softmax ignores them.
+    3. weights = softmax(scores) over the keys (computed in float32).
+    4. output = weights . value: a weighted sum of the values.
+
+    Args:
+        query: `(..., T, d)` tensor.
+        key: `(..., S, d)` tensor.
+        value: `(..., S, dv)` tensor.
+        mask: optional booleans broadcastable to `(..., T, S)`; True means
+            "may attend".
+
+    Returns:
+        `(output, weights)`: `(..., T, dv)` and `(..., T, S)`.
+
+    Example:
+    >>> x = keras.random.normal((2, 5, 8))
+    >>> out, w = scaled_dot_product_attention(x, x, x)
+    >>> out.shape, w.shape     # (2, 5, 8), (2, 5, 5)
+    """
+    depth = query.shape[-1]
+    scores = ops.matmul(query, ops.swapaxes(key, -1, -2))
+    scores = ops.cast(scores, "float32") / math.sqrt(depth)
+    if mask is not None:
+        scores = ops.where(ops.cast(mask, "bool"), scores, MASK_FILL)
+    weights = ops.softmax(scores, axis=-1)
+    weights = ops.cast(weights, value.dtype)
+    return ops.matmul(weights, value), weights
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class MultiHeadAttention(keras.layers.MultiHeadAttention):
+    """`keras.layers.MultiHeadAttention` that speaks padding masks and caches.
+
+    Same constructor as the Keras layer, plus `keep_attention_weights`: when
+    True the layer stores its last attention weights in
+    `last_attention_weights` (for plots). It is off by default because asking
+    for the weights disables the fused attention kernel.
+
+    Call arguments:
+        query: `(B, T, dim)`. value: `(B, S, dim)`. key: defaults to value.
+        query_mask: `(B, T)` booleans (True = real token).
+        value_mask / key_mask: `(B, S)` booleans.
+        attention_mask: `(B, T, S)` booleans.
+        use_causal_mask: mask out keys after each query (offset by
+            `cache_update_index` when decoding with a cache).
+        cache: `(B, 2, S_max, num_heads, key_dim)` keys and values. With
+            `cache_update_index`, the keys/values of `key`/`value` are written
+            at that position and attention runs over the whole cache
+            (self-attention while decoding). Without it, the cache is used as
+            is and `key`/`value` are ignored (cross-attention, computed once by
+            `compute_cache`).
+
+    Returns:
+        `(B, T, dim)`, or `(output, cache)` when a cache is given.
+
+    Example:
+    >>> mha = MultiHeadAttention(num_heads=2, key_dim=4)
+    >>> x = keras.random.normal((1, 3, 8))
+    >>> mha(x, x, query_mask=ops.array([[True, True, False]])).shape
+    (1, 3, 8)
+    """
+
+    def __init__(self, num_heads, key_dim, keep_attention_weights=False, **kwargs):
+        super().__init__(num_heads=num_heads, key_dim=key_dim, **kwargs)
+        self.keep_attention_weights = keep_attention_weights
+        self.last_attention_weights = None
+
+    def build(self, query_shape, value_shape, key_shape=None):
+        super().build(query_shape, value_shape, key_shape)
+        # The projections act position by position, so a padding mask on
+        # their input is still true of their output: let it pass silently.
+        for dense in (self._query_dense, self._key_dense, self._value_dense):
+            dense.supports_masking = True
+
+    def get_config(self):
+        config = super().get_config()
+        config["keep_attention_weights"] = self.keep_attention_weights
+        return config
+
+    def _masked_softmax(self, attention_scores, attention_mask=None):
+        # Softmax in float32 whatever the compute dtype: float16 exponentials
+        # overflow, and a finite fill value keeps fully masked rows NaN-free.
+        scores = ops.cast(attention_scores, "float32")
+        if attention_mask is not None:
+            mask = ops.cast(attention_mask, "bool")
+            while len(mask.shape) < len(scores.shape):
+                mask = ops.expand_dims(mask, axis=-3)
+            scores = ops.where(mask, scores, MASK_FILL)
+        weights = ops.softmax(scores, axis=-1)
+        return ops.cast(weights, attention_scores.dtype)
+
+    def compute_cache(self, value, key=None):
+        """Project keys and values once: `(B, 2, S, num_heads, key_dim)`.
+
+        Used for cross-attention while decoding: the encoder output does not
+        change from step to step, so its projections are computed once.
+        """
+        key = value if key is None else key
+        return ops.stack([self._key_dense(key), self._value_dense(value)], axis=1)
+
+    def call(
+        self,
+        query,
+        value,
+        key=None,
+        query_mask=None,
+        value_mask=None,
+        key_mask=None,
+        attention_mask=None,
+        use_causal_mask=False,
+        cache=None,
+        cache_update_index=None,
+        return_attention_scores=False,
+        training=None,
+    ):
+        key = value if key is None else key
+        if cache is not None:
+            # Keys come from the cache; masks of `key`/`value` do not apply.
+            value_mask = key_mask = None
+        projected_query = self._query_dense(query)
+        if cache is None:
+            projected_key = self._key_dense(key)
+            projected_value = self._value_dense(value)
+        elif cache_update_index is None:
+            projected_key, projected_value = cache[:, 0], cache[:, 1]
+        else:
+            start = [0, cache_update_index, 0, 0]
+            projected_key = ops.slice_update(cache[:, 0], start, self._key_dense(key))
+            projected_value = ops.slice_update(
+                cache[:, 1], start, self._value_dense(value)
+            )
+            cache = ops.stack([projected_key, projected_value], axis=1)
+
+        causal = None
+        if use_causal_mask:
+            causal = causal_mask(
+                ops.shape(projected_query)[1],
+                ops.shape(projected_key)[1],
+                0 if cache_update_index is None else cache_update_index,
+            )
+        # A key mask only applies to keys computed from `key`/`value` here;
+        # with a cache the caller passes an attention mask over the cache.
+        mask = merge_masks(
+            query_mask=query_mask,
+            key_mask=_and(value_mask, key_mask if key is not value else None),
+            attention_mask=attention_mask,
+            causal=causal,
+        )
+        want_scores = return_attention_scores or self.keep_attention_weights
+        output, weights = self._compute_attention(
+            projected_query,
+            projected_key,
+            projected_value,
+            mask,
+            training,
+            want_scores,
+        )
+        output = self._output_dense(output)
+        if self.keep_attention_weights:
+            self.last_attention_weights = weights
+        if cache is not None:
+            return output, cache
+        if return_attention_scores:
+            return output, weights
+        return output
+
+    def compute_output_spec(self, query, value, key=None, cache=None, **kwargs):
+        output_shape = self.compute_output_shape(
+            query.shape, value.shape, None if key is None else key.shape
+        )
+        output = keras.KerasTensor(output_shape, dtype=self.compute_dtype)
+        if cache is not None:
+            return output, keras.KerasTensor(cache.shape, dtype=cache.dtype)
+        if kwargs.get("return_attention_scores"):
+            scores_shape = (
+                query.shape[0],
+                self.num_heads,
+                query.shape[1],
+                value.shape[1],
+            )
+            return output, keras.KerasTensor(scores_shape, dtype=self.compute_dtype)
+        return output
+
+
+def _and(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return ops.logical_and(ops.cast(a, "bool"), ops.cast(b, "bool"))

@@ -1,0 +1,163 @@
+"""What the encoder and decoder share: configuration, sublayers, residuals."""
+
+import keras
+from keras import ops
+
+from keras_transformer.layers.attention import MultiHeadAttention
+
+
+class TransformerBlock(keras.layers.Layer):
+    """Base of `TransformerEncoder` and `TransformerDecoder` (not public).
+
+    Holds the constructor arguments both take, builds attention, layer
+    normalization and the two-layer feed-forward projection, and applies a
+    sublayer with its residual connection in post-norm (the book's and the
+    paper's) or pre-norm order.
+    """
+
+    def __init__(
+        self,
+        embed_dim,
+        dense_dim,
+        num_heads,
+        key_dim=None,
+        dropout=0.0,
+        activation="relu",
+        norm_first=False,
+        layer_norm_epsilon=1e-5,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        keep_attention_weights=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if key_dim is None:
+            if embed_dim % num_heads:
+                raise ValueError(
+                    f"{type(self).__name__}: embed_dim={embed_dim} is not "
+                    f"divisible by num_heads={num_heads}. Pick num_heads that "
+                    "divides embed_dim, or pass key_dim explicitly."
+                )
+            key_dim = embed_dim // num_heads
+        self.embed_dim = int(embed_dim)
+        self.dense_dim = int(dense_dim)
+        self.num_heads = int(num_heads)
+        self.key_dim = int(key_dim)
+        self.dropout = float(dropout)
+        self.activation = keras.activations.get(activation)
+        self.norm_first = bool(norm_first)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.keep_attention_weights = bool(keep_attention_weights)
+        self.supports_masking = True
+
+    # -- building ---------------------------------------------------------
+    def _check_input_shape(self, shape, what="inputs"):
+        if len(shape) != 3:
+            raise ValueError(
+                f"{type(self).__name__}: {what} must have shape "
+                f"(batch, length, embed_dim); got shape {tuple(shape)}."
+            )
+        if shape[-1] is not None and shape[-1] != self.embed_dim:
+            raise ValueError(
+                f"{type(self).__name__}: {what} have last dimension "
+                f"{shape[-1]} but embed_dim={self.embed_dim}."
+            )
+
+    def _initializers(self):
+        # Fresh initializer objects per sublayer, so seeded initializers do not
+        # give every sublayer the same weights.
+        return {
+            "kernel_initializer": keras.initializers.get(
+                keras.initializers.serialize(self.kernel_initializer)
+            ),
+            "bias_initializer": keras.initializers.get(
+                keras.initializers.serialize(self.bias_initializer)
+            ),
+        }
+
+    def _make_attention(self, name, query_shape, value_shape):
+        layer = MultiHeadAttention(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            dropout=self.dropout,
+            keep_attention_weights=self.keep_attention_weights,
+            dtype=self.dtype_policy,
+            name=name,
+            **self._initializers(),
+        )
+        layer.build(query_shape, value_shape)
+        return layer
+
+    def _make_norm(self, name, shape):
+        layer = keras.layers.LayerNormalization(
+            epsilon=self.layer_norm_epsilon, dtype=self.dtype_policy, name=name
+        )
+        layer.build(shape)
+        return layer
+
+    def _make_dropout(self, name):
+        return keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name=name)
+
+    def _build_feed_forward(self, shape):
+        self.dense_proj_in = keras.layers.Dense(
+            self.dense_dim,
+            activation=self.activation,
+            dtype=self.dtype_policy,
+            name="dense_proj_in",
+            **self._initializers(),
+        )
+        self.dense_proj_in.build(shape)
+        self.dense_proj_out = keras.layers.Dense(
+            self.embed_dim, dtype=self.dtype_policy, name="dense_proj_out", **self._initializers()
+        )
+        self.dense_proj_out.build(tuple(shape[:-1]) + (self.dense_dim,))
+        self.dense_proj_norm = self._make_norm("dense_proj_norm", shape)
+        self.dense_proj_dropout = self._make_dropout("dense_proj_dropout")
+
+    # -- calling ----------------------------------------------------------
+    def _residual(self, x, norm, dropout, sublayer, training):
+        """`norm(x + sublayer(x))`, or `x + sublayer(norm(x))` when norm_first.
+
+        `sublayer` may return `(output, extra)`; `extra` is passed through.
+        """
+        result = sublayer(norm(x) if self.norm_first else x)
+        output, extra = result if isinstance(result, tuple) else (result, None)
+        output = x + dropout(output, training=training)
+        if not self.norm_first:
+            output = norm(output)
+        return output, extra
+
+    def _feed_forward(self, x, training):
+        def project(h):
+            return self.dense_proj_out(self.dense_proj_in(h))
+
+        x, _ = self._residual(x, self.dense_proj_norm, self.dense_proj_dropout, project, training)
+        return x
+
+    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "embed_dim": self.embed_dim,
+                "dense_dim": self.dense_dim,
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "dropout": self.dropout,
+                "activation": keras.activations.serialize(self.activation),
+                "norm_first": self.norm_first,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "bias_initializer": keras.initializers.serialize(self.bias_initializer),
+                "keep_attention_weights": self.keep_attention_weights,
+            }
+        )
+        return config
+
+
+def as_bool(mask):
+    return None if mask is None else ops.cast(mask, "bool")

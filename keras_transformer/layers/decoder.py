@@ -1,0 +1,141 @@
+"""The Transformer decoder: causal self-attention, cross-attention, feed-forward."""
+
+import keras
+from keras import ops
+
+from keras_transformer.layers.attention import merge_masks
+from keras_transformer.layers.block import TransformerBlock, as_bool
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class TransformerDecoder(TransformerBlock):
+    """One decoder layer, called as `decoder(target_embeddings, encoder_outputs)`.
+
+    Same constructor as `TransformerEncoder`. Unlike the book's layer under
+    Keras 3, it honours the masks of **both** inputs: the target padding mask
+    in self-attention and the source padding mask in cross-attention. Keras
+    fills `inputs_mask` and `encoder_outputs_mask` from the inputs' masks
+    (e.g. from `PositionalEmbedding(mask_zero=True)`); they can also be given
+    explicitly. Called without `encoder_outputs` it is a decoder-only block
+    (no cross-attention); build and call it the same way every time.
+
+    Call arguments:
+        inputs: `(B, T, embed_dim)` target embeddings.
+        encoder_outputs: `(B, S, embed_dim)`, or None for decoder-only use.
+        inputs_mask: `(B, T)` booleans, True at real target tokens.
+        encoder_outputs_mask: `(B, S)` booleans, True at real source tokens.
+        use_causal_mask: position t sees targets 0..t only (default True).
+        self_attention_cache: `(B, 2, T_max, num_heads, key_dim)` from
+            `init_cache`, for step-by-step decoding; `inputs` then holds the
+            new step(s), written at `self_attention_cache_update_index`.
+        cross_attention_cache: from `compute_cross_attention_cache`, used in
+            place of `encoder_outputs` (which may then be None).
+
+    Returns:
+        `(B, T, embed_dim)`; with caches, `(outputs, self_attention_cache,
+        cross_attention_cache)` (or `(outputs, self_attention_cache)` without
+        cross-attention).
+
+    Example:
+    >>> dec = TransformerDecoder(embed_dim=32, dense_dim=64, num_heads=2)
+    >>> y = dec(keras.random.normal((4, 7, 32)), keras.random.normal((4, 9, 32)))
+    >>> y.shape
+    (4, 7, 32)
+    """
+
+    def build(self, inputs_shape, encoder_outputs_shape=None):
+        self._check_input_shape(inputs_shape)
+        self.self_attention = self._make_attention("self_attention", inputs_shape, inputs_shape)
+        self.self_attention_norm = self._make_norm("self_attention_norm", inputs_shape)
+        self.self_attention_dropout = self._make_dropout("self_attention_dropout")
+        self.has_cross_attention = encoder_outputs_shape is not None
+        if self.has_cross_attention:
+            self._check_input_shape(encoder_outputs_shape, "encoder_outputs")
+            self.cross_attention = self._make_attention(
+                "cross_attention", inputs_shape, encoder_outputs_shape
+            )
+            self.cross_attention_norm = self._make_norm("cross_attention_norm", inputs_shape)
+            self.cross_attention_dropout = self._make_dropout("cross_attention_dropout")
+        self._build_feed_forward(inputs_shape)
+        self.built = True
+
+    def init_cache(self, batch_size, max_length):
+        """A zero self-attention cache: `(B, 2, max_length, num_heads, key_dim)`."""
+        return ops.zeros(
+            (batch_size, 2, max_length, self.num_heads, self.key_dim),
+            dtype=self.compute_dtype,
+        )
+
+    def compute_cross_attention_cache(self, encoder_outputs):
+        """Project the encoder outputs to keys and values once per source batch."""
+        return self.cross_attention.compute_cache(encoder_outputs)
+
+    def call(
+        self,
+        inputs,
+        encoder_outputs=None,
+        mask=None,
+        inputs_mask=None,
+        encoder_outputs_mask=None,
+        use_causal_mask=True,
+        self_attention_cache=None,
+        self_attention_cache_update_index=None,
+        cross_attention_cache=None,
+        training=None,
+    ):
+        has_encoder = encoder_outputs is not None or cross_attention_cache is not None
+        if has_encoder != self.has_cross_attention:
+            raise ValueError(
+                "TransformerDecoder was built "
+                + ("with" if self.has_cross_attention else "without")
+                + " encoder_outputs; call it the same way every time."
+            )
+        caching = self_attention_cache is not None
+        if caching and self.has_cross_attention and cross_attention_cache is None:
+            cross_attention_cache = self.compute_cross_attention_cache(encoder_outputs)
+        # Keras fills `mask` when `inputs` is the only tensor argument.
+        target_mask = as_bool(mask if inputs_mask is None else inputs_mask)
+        source_mask = as_bool(encoder_outputs_mask)
+
+        self_mask = merge_masks(key_mask=None if caching else target_mask)
+
+        def self_attend(x):
+            return self.self_attention(
+                x,
+                x,
+                attention_mask=self_mask,
+                use_causal_mask=use_causal_mask,
+                cache=self_attention_cache,
+                cache_update_index=self_attention_cache_update_index,
+                training=training,
+            )
+
+        x, self_attention_cache = self._residual(
+            inputs, self.self_attention_norm, self.self_attention_dropout, self_attend, training
+        )
+
+        if self.has_cross_attention:
+            cross_mask = merge_masks(key_mask=source_mask)
+            source = encoder_outputs
+            if source is None:
+                source = x  # unused: keys and values come from the cache
+
+            def cross_attend(h):
+                return self.cross_attention(
+                    h,
+                    source,
+                    attention_mask=cross_mask,
+                    cache=cross_attention_cache,
+                    training=training,
+                )
+
+            x, cross_attention_cache = self._residual(
+                x, self.cross_attention_norm, self.cross_attention_dropout, cross_attend, training
+            )
+
+        x = self._feed_forward(x, training)
+        if not caching:
+            return x
+        if self.has_cross_attention:
+            return x, self_attention_cache, cross_attention_cache
+        return x, self_attention_cache
