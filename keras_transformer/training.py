@@ -1,0 +1,147 @@
+"""What every chapter script does around `model.fit`: options, seeds, callbacks, curves.
+
+Keeping this in one place means the IMDB and translation scripts resume,
+checkpoint, log and plot the same way.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+
+
+def add_training_arguments(parser, epochs, batch_size):
+    """Add the options every chapter script shares to an argparse parser."""
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
+    parser.add_argument(
+        "--batch-size", type=int, default=batch_size, help=f"batch size (default {batch_size})"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="local copy of the dataset: the archive or its extracted folder "
+        "(default: $KERAS_TRANSFORMER_DATA_DIR, else download to the Keras cache)",
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=None,
+        help="where the checkpoint, resume state, results JSON, curves PNG and "
+        "saved model go (default: output/<script>/<model>)",
+    )
+    parser.add_argument("--seed", type=int, default=1337, help="seed for every random generator (default 1337)")
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="also make TensorFlow ops deterministic (bit-identical reruns, slower)",
+    )
+    return parser
+
+
+def set_seed(seed, deterministic=False):
+    """Seed Python, NumPy and the backend; optionally make TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def training_callbacks(output_dir, monitor="val_accuracy", mode="max"):
+    """Best-checkpoint, resume-after-kill, NaN stop and a CSV log under output_dir.
+
+    The checkpoint keeps the best epoch by `monitor` (the book keeps the best
+    validation model). `BackupAndRestore` state lets a rerun of the same
+    command continue from the last finished epoch after the process is killed.
+    """
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        keras.callbacks.BackupAndRestore(str(output_dir / "resume"), delete_checkpoint=True),
+        keras.callbacks.ModelCheckpoint(
+            str(output_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
+        ),
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
+    ]
+
+
+def plot_history(history, path, metric="accuracy", title=None):
+    """Training and validation curves, as the book plots them, to a PNG.
+
+    Args:
+        history: a dict like `History.history` ({"loss": [...], "val_loss": [...]}).
+        path: where to write the PNG.
+        metric: the metric plotted beside the loss.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, name in zip(axes, ("loss", metric)):
+        if name not in history:
+            ax.set_visible(False)
+            continue
+        epochs = range(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], "bo-", label=f"training {name}")
+        if f"val_{name}" in history:
+            ax.plot(epochs, history[f"val_{name}"], "r.-", label=f"validation {name}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def read_history_csv(path):
+    """The whole run's history from the CSV log (survives resumes)."""
+    import csv
+
+    history = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key != "epoch":
+                    history.setdefault(key, []).append(float(value))
+    return history
+
+
+def write_json(path, data):
+    """Write a results JSON atomically (never a half-written file)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+class Timer:
+    """`with Timer() as t: ...; t.seconds`"""
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def default_output_dir(script, model_name):
+    return Path("output") / script / model_name
+
+
+__all__ = [
+    "Timer",
+    "add_training_arguments",
+    "default_output_dir",
+    "plot_history",
+    "read_history_csv",
+    "set_seed",
+    "training_callbacks",
+    "write_json",
+]
