@@ -1,0 +1,1 @@
+"""The chapter's models, built by name: IMDB classifiers and translators."""
