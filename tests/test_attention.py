@@ -6,6 +6,9 @@ from keras import ops
 from keras_transformer import MultiHeadAttention, causal_mask, scaled_dot_product_attention
 from layer_battery import assert_close, run_layer_battery
 
+# Backend-agnostic layer tests: CI runs them under TensorFlow and JAX.
+pytestmark = pytest.mark.layers
+
 rng = np.random.default_rng(0)
 
 

@@ -6,6 +6,9 @@ from keras import ops
 from keras_transformer import PositionalEmbedding, SinusoidalPositionalEncoding
 from layer_battery import assert_close, run_layer_battery
 
+# Backend-agnostic layer tests: CI runs them under TensorFlow and JAX.
+pytestmark = pytest.mark.layers
+
 tokens = np.array([[4, 7, 1, 0, 0], [9, 2, 3, 5, 8]], dtype="int32")
 
 

@@ -7,6 +7,9 @@ import keras_hub
 from keras_transformer import PositionalEmbedding, TransformerDecoder, TransformerEncoder
 from layer_battery import assert_close, run_layer_battery
 
+# Backend-agnostic layer tests: CI runs them under TensorFlow and JAX.
+pytestmark = pytest.mark.layers
+
 rng = np.random.default_rng(1)
 EMBED, DENSE, HEADS, VOCAB, LENGTH = 16, 32, 4, 50, 12
 
