@@ -1,0 +1,268 @@
+"""English -> Spanish sentence pairs (Tatoeba via manythings.org), as the chapter uses them.
+
+Pipeline, as in the book::
+
+    pairs, skipped = load_pairs()                       # [(english, spanish), ...]
+    train, val, test = split_pairs(pairs)               # 70 / 15 / 15 %, seed 1337
+    source_vec, target_vec = make_vectorizers(train)    # adapt on train only
+    train_ds = make_dataset(train, source_vec, target_vec)
+    # elements: ({"english": (B, 20), "spanish": (B, 20)}, (B, 20)) int64
+
+Spanish targets are wrapped as ``"[start] " + spanish + " [end]"`` by
+:func:`make_vectorizers` and :func:`make_dataset` (see :func:`wrap_target`);
+the pairs themselves stay raw, which is what BLEU scoring wants.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import string
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_transformer.data.download import DatasetSpec, resolve
+
+logger = logging.getLogger(__name__)
+
+SPA_ENG_URL = "http://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip"
+SPA_ENG_SPEC = DatasetSpec(
+    name="spa-eng",
+    url=SPA_ENG_URL,
+    fname="spa-eng.zip",
+    sha256={
+        "0c4fd7825d3d872488d38c157f784e035edab4f2ff0df25a2a208790ecb5b58f": (
+            "spa-eng.zip as published"
+        )
+    },
+    archive_names=("spa-eng.zip",),
+    root="spa-eng",
+    required=("spa.txt",),
+)
+
+START_TOKEN = "[start]"
+END_TOKEN = "[end]"
+
+# The book's choice: ASCII punctuation plus the Spanish "¿", keeping "[" and "]"
+# so that [start] and [end] survive standardization as whole tokens.
+STRIP_CHARS = string.punctuation.replace("[", "").replace("]", "") + "¿"
+_STRIP_PATTERN = f"[{re.escape(STRIP_CHARS)}]"
+
+
+class LoadedPairs(NamedTuple):
+    """``pairs``: ``[(english, spanish), ...]``; ``skipped``: malformed lines dropped."""
+
+    pairs: list[tuple[str, str]]
+    skipped: int
+
+
+def parse_pairs(text: str) -> LoadedPairs:
+    """Parse ``english<TAB>spanish`` lines; skip and count malformed ones.
+
+    A line is malformed if it has no tab or an empty side (after stripping
+    whitespace). Extra tab-separated columns (Tatoeba attribution) are ignored.
+
+    Example::
+
+        parse_pairs("Go.\\tVe.\\nbroken line\\n")  # LoadedPairs([("Go.", "Ve.")], 1)
+    """
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # The newline ending the last line is not a line.
+    pairs, skipped = [], 0
+    for line in lines:
+        fields = line.rstrip("\r").split("\t")
+        english = fields[0].strip()
+        spanish = fields[1].strip() if len(fields) > 1 else ""
+        if not english or not spanish:
+            skipped += 1
+            continue
+        pairs.append((english, spanish))
+    return LoadedPairs(pairs, skipped)
+
+
+def load_pairs(data_dir: str | os.PathLike | None = None) -> LoadedPairs:
+    """Load all English/Spanish pairs from ``spa-eng/spa.txt``.
+
+    Args:
+        data_dir: ``spa-eng.zip``, a folder holding it or the extracted
+            ``spa-eng/`` folder, or ``None`` (``$KERAS_TRANSFORMER_DATA_DIR``,
+            else download); see :func:`keras_transformer.data.download.resolve`.
+
+    Returns:
+        ``LoadedPairs(pairs, skipped)``; the published file gives 118,964
+        pairs and 0 skipped. Skipped lines are also logged as a warning.
+
+    Example::
+
+        pairs, skipped = load_pairs("../shared/datasets/spa-eng.zip")
+        pairs[0]  # ("Go.", "Ve.")
+    """
+    root = resolve(SPA_ENG_SPEC, data_dir)
+    with open(root / "spa.txt", encoding="utf-8") as f:
+        loaded = parse_pairs(f.read())
+    if loaded.skipped:
+        logger.warning("Skipped %d malformed lines in %s.", loaded.skipped, root / "spa.txt")
+    return loaded
+
+
+def split_pairs(
+    pairs: list[tuple[str, str]],
+    seed: int = 1337,
+    fractions: tuple[float, float, float] = (0.70, 0.15, 0.15),
+) -> tuple[list, list, list]:
+    """Shuffle a copy of ``pairs`` with ``random.Random(seed)`` and cut it.
+
+    As in the book, the validation and test sizes are ``int(fraction * n)``
+    and training gets the rest (83,276 / 17,844 / 17,844 for the full file).
+    The input list is not modified.
+
+    Example::
+
+        train, val, test = split_pairs(pairs, seed=1337)
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(
+            f"fractions={fractions!r} must be three non-negative numbers summing "
+            "to 1, e.g. (0.70, 0.15, 0.15)."
+        )
+    pairs = list(pairs)
+    random.Random(seed).shuffle(pairs)
+    num_val = int(fractions[1] * len(pairs))
+    num_test = int(fractions[2] * len(pairs))
+    num_train = len(pairs) - num_val - num_test
+    return (
+        pairs[:num_train],
+        pairs[num_train : num_train + num_val],
+        pairs[num_train + num_val :],
+    )
+
+
+def wrap_target(spanish: str) -> str:
+    """``"[start] " + spanish + " [end]"``; already wrapped text is returned unchanged.
+
+    Example: ``wrap_target("Ve.") -> "[start] Ve. [end]"``.
+    """
+    if spanish.startswith(START_TOKEN + " ") and spanish.endswith(" " + END_TOKEN):
+        return spanish
+    return f"{START_TOKEN} {spanish} {END_TOKEN}"
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+def custom_standardization(input_string):
+    """Lowercase and strip punctuation and "¿", keeping "[" and "]" (tf.string in, same shape out).
+
+    Used as the target ``TextVectorization``'s ``standardize``; registered with
+    Keras (as ``"keras_transformer>custom_standardization"``) so a saved
+    vectorizer or model reloads with it, provided ``keras_transformer.data``
+    has been imported before ``keras.saving.load_model``.
+
+    Example::
+
+        custom_standardization(tf.constant(["[start] ¿Qué tal? [end]"]))
+        # -> [b"[start] qu\\xc3\\xa9 tal [end]"]
+    """
+    # utf-8 so that capitals such as "É" and "Á" are lowercased too.
+    lowercase = tf.strings.lower(input_string, encoding="utf-8")
+    return tf.strings.regex_replace(lowercase, _STRIP_PATTERN, "")
+
+
+def make_vectorizers(
+    train_pairs: list[tuple[str, str]],
+    vocab_size: int = 15000,
+    sequence_length: int = 20,
+):
+    """Build and adapt the book's source and target ``TextVectorization`` layers.
+
+    The source layer uses Keras' default standardization and outputs
+    ``sequence_length`` ids; the target layer uses :func:`custom_standardization`
+    and outputs ``sequence_length + 1`` ids, so that shifting by one gives
+    decoder inputs and targets of length ``sequence_length``.
+
+    Args:
+        train_pairs: ``[(english, spanish), ...]``; Spanish is wrapped with
+            :func:`wrap_target` before adapting.
+        vocab_size: ``max_tokens`` of each layer.
+        sequence_length: source length (target is one longer).
+
+    Returns:
+        ``(source_vectorizer, target_vectorizer)``: string ``(B,)`` -> int64
+        ``(B, sequence_length)`` and ``(B, sequence_length + 1)``.
+
+    Example::
+
+        source_vec, target_vec = make_vectorizers(train_pairs)
+        source_vec(["Go."]).shape  # (1, 20)
+    """
+    if not train_pairs:
+        raise ValueError("train_pairs is empty; pass the training pairs from split_pairs().")
+    source_vec = keras.layers.TextVectorization(
+        max_tokens=vocab_size,
+        output_mode="int",
+        output_sequence_length=sequence_length,
+    )
+    target_vec = keras.layers.TextVectorization(
+        max_tokens=vocab_size,
+        output_mode="int",
+        output_sequence_length=sequence_length + 1,
+        standardize=custom_standardization,
+    )
+    english = [eng for eng, _ in train_pairs]
+    spanish = [wrap_target(spa) for _, spa in train_pairs]
+    # Batched datasets adapt much faster than a Python list fed one by one.
+    source_vec.adapt(tf.data.Dataset.from_tensor_slices(english).batch(1024))
+    target_vec.adapt(tf.data.Dataset.from_tensor_slices(spanish).batch(1024))
+    return source_vec, target_vec
+
+
+def _vectorize(vectorizer, texts: list[str], chunk: int = 8192):
+    """Run ``vectorizer`` eagerly over ``texts`` in chunks; int64 NumPy ``(N, L)``."""
+    parts = [
+        keras.ops.convert_to_numpy(vectorizer(np.array(texts[i : i + chunk])))
+        for i in range(0, len(texts), chunk)
+    ]
+    return np.concatenate(parts).astype("int64")
+
+
+def make_dataset(
+    pairs: list[tuple[str, str]],
+    source_vec,
+    target_vec,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    seed: int | None = None,
+):
+    """Batched translation dataset, as the book's ``make_dataset``.
+
+    Each element is ``({"english": (B, L), "spanish": (B, L)}, (B, L))`` int64,
+    with ``L = sequence_length``: ``"spanish"`` is the wrapped target without
+    its last token (decoder input) and the label is it without its first token
+    (next-token target). ``shuffle=True`` reshuffles the pairs every epoch
+    (pass ``False`` for evaluation).
+
+    Example::
+
+        train_ds = make_dataset(train_pairs, source_vec, target_vec)
+        inputs, targets = next(iter(train_ds))
+    """
+    if not pairs:
+        raise ValueError("pairs is empty; pass a non-empty list of (english, spanish) pairs.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer, e.g. 64.")
+    # Vectorize once, eagerly, instead of in a tf.data map as the book does:
+    # the result is the same, it is computed once rather than cached, and it
+    # also works with the JAX backend, where TextVectorization cannot run a
+    # custom standardize callable inside a tf.data graph.
+    english = _vectorize(source_vec, [eng for eng, _ in pairs])
+    spanish = _vectorize(target_vec, [wrap_target(spa) for _, spa in pairs])
+    ds = tf.data.Dataset.from_tensor_slices(
+        ({"english": english, "spanish": spanish[:, :-1]}, spanish[:, 1:])
+    )
+    if shuffle:
+        ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
