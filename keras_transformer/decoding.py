@@ -1,0 +1,285 @@
+"""Fast decoding for the chapter's translators: cached, compiled, batched.
+
+The book translates one sentence at a time and re-runs the whole model on the
+whole prefix at every step. Here the encoder runs once per batch, the
+decoder's self-attention keys/values live in a fixed-size cache updated in
+place (static shapes, so the loop compiles once per input shape), the
+cross-attention keys/values are projected once, and the loop stops as soon as
+every sentence has produced `[end]`.
+
+    decoder = Decoder(model, start_id=2, end_id=3, max_length=20)
+    tokens = decoder.greedy(source_tokens)              # (B, max_length)
+    tokens = decoder.beam(source_tokens, beam_size=4)   # (B, max_length)
+
+A model is decoded through a *stepper*: `encode(source) -> state` and
+`step(state, token, index) -> (log_probs, state)`. `TransformerStepper` and
+`GRUStepper` cover the chapter's three models; greedy and beam search are
+written once on top of them.
+"""
+
+import keras
+from keras import ops
+
+NEG_INF = -1e9
+
+
+def _layer(model, name):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        return None
+
+
+def _log_probs(probabilities):
+    # The chapter's models end in a softmax; log of a clipped probability is
+    # the log-softmax up to float rounding, and argmax is unchanged.
+    return ops.log(ops.maximum(ops.cast(probabilities, "float32"), 1e-30))
+
+
+class TransformerStepper:
+    """Step-by-step view of a `transformer` translation model (seq2seq.py names)."""
+
+    def __init__(self, model, max_length):
+        self.source_embedding = model.get_layer("source_embedding")
+        self.encoder = model.get_layer("encoder")
+        self.target_embedding = model.get_layer("target_embedding")
+        self.decoder = model.get_layer("decoder")
+        self.output_projection = model.get_layer("output_projection")
+        self.max_length = max_length
+
+    def encode(self, source):
+        source_mask = ops.not_equal(source, 0)
+        encoded = self.encoder(self.source_embedding(source), padding_mask=source_mask)
+        batch = ops.shape(source)[0]
+        return (
+            self.decoder.init_cache(batch, self.max_length),
+            self.decoder.compute_cross_attention_cache(encoded),
+            source_mask,
+        )
+
+    def step(self, state, token, index):
+        self_cache, cross_cache, source_mask = state
+        x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
+        x, self_cache, cross_cache = self.decoder(
+            x,
+            None,
+            encoder_outputs_mask=source_mask,
+            self_attention_cache=self_cache,
+            self_attention_cache_update_index=index,
+            cross_attention_cache=cross_cache,
+        )
+        probabilities = self.output_projection(x)[:, 0]
+        return _log_probs(probabilities), (self_cache, cross_cache, source_mask)
+
+
+class GRUStepper:
+    """Step-by-step view of the `gru` and `gru-attention` models.
+
+    The GRU decoder's state is its cache: one step of the layer on a
+    length-1 sequence from the previous state gives the next state, which is
+    also the step's output.
+    """
+
+    def __init__(self, model, max_length):
+        self.source_embedding = model.get_layer("source_embedding")
+        self.encoder = model.get_layer("encoder")
+        self.target_embedding = model.get_layer("target_embedding")
+        self.decoder_gru = model.get_layer("decoder_gru")
+        self.attention = _layer(model, "attention")
+        self.output_projection = model.get_layer("output_projection")
+        self.max_length = max_length
+
+    def encode(self, source):
+        source_mask = ops.not_equal(source, 0)
+        embedded = self.source_embedding(source)
+        if self.attention is None:
+            return (self.encoder(embedded, mask=source_mask),)
+        states, forward_state, backward_state = self.encoder(embedded, mask=source_mask)
+        return (forward_state + backward_state, states, source_mask)
+
+    def step(self, state, token, index):
+        hidden = state[0]
+        y = self.target_embedding(ops.expand_dims(token, 1))
+        y = self.decoder_gru(y, initial_state=hidden)
+        hidden = y[:, -1]
+        if self.attention is not None:
+            states, source_mask = state[1], state[2]
+            context = self.attention(y, states, value_mask=source_mask)
+            y = ops.concatenate([context, y], axis=-1)
+        probabilities = self.output_projection(y)[:, 0]
+        return _log_probs(probabilities), (hidden,) + tuple(state[1:])
+
+
+def stepper_for(model, max_length):
+    """The stepper that knows how to run `model` one token at a time."""
+    decoder = _layer(model, "decoder")
+    if decoder is not None and hasattr(decoder, "init_cache"):
+        return TransformerStepper(model, max_length)
+    if _layer(model, "decoder_gru") is not None:
+        return GRUStepper(model, max_length)
+    raise ValueError(
+        f"Model {model.name!r} has neither a 'decoder' (TransformerDecoder) nor a "
+        "'decoder_gru' layer; build it with keras_transformer.models.seq2seq."
+    )
+
+
+def _compile(function, static_argnums=()):
+    """Compile once per input shape with the backend's own compiler."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, reduce_retracing=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(function, static_argnums=static_argnums)
+    return function  # torch, numpy: eager
+
+
+def _gather_beams(tree, indices):
+    return tuple(ops.take(x, indices, axis=0) for x in tree)
+
+
+class Decoder:
+    """Greedy and beam-search decoding of a trained translation model.
+
+    Args:
+        model: a `gru`, `gru-attention` or `transformer` model from
+            `keras_transformer.models.seq2seq`.
+        start_id, end_id: token ids of `[start]` and `[end]`.
+        max_length: the most tokens generated after `[start]`.
+
+    `greedy` and `beam` take `(B, S)` source token ids and return `(B,
+    max_length)` generated ids (after `[start]`; 0 after `[end]`). Each is
+    compiled once per source shape (and beam settings) and reused;
+    `trace_count` counts compilations.
+    """
+
+    def __init__(self, model, start_id, end_id, max_length=20):
+        self.model = model
+        self.start_id = int(start_id)
+        self.end_id = int(end_id)
+        self.max_length = int(max_length)
+        self.stepper = stepper_for(model, self.max_length)
+        self.trace_count = 0
+        self._greedy = _compile(self._greedy_loop)
+        self._beam = _compile(self._beam_loop, static_argnums=(1, 2))
+
+    # -- greedy -------------------------------------------------------------
+    def greedy(self, source):
+        """Most likely next token at every step, for a whole batch at once."""
+        return self._greedy(ops.convert_to_tensor(source, "int32"))
+
+    def _greedy_loop(self, source):
+        self.trace_count += 1  # runs only while tracing
+        batch = ops.shape(source)[0]
+        state = self.stepper.encode(source)
+        tokens = ops.zeros((batch, self.max_length + 1), "int32")
+        tokens = ops.slice_update(tokens, [0, 0], ops.full((batch, 1), self.start_id, "int32"))
+        done = ops.zeros((batch,), "bool")
+
+        def cond(index, tokens, done, state):
+            return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
+
+        def body(index, tokens, done, state):
+            current = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
+            log_probs, state = self.stepper.step(state, current, index)
+            next_token = ops.cast(ops.argmax(log_probs, axis=-1), "int32")
+            # Finished rows emit padding and no longer matter.
+            next_token = ops.where(done, 0, next_token)
+            tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
+            done = ops.logical_or(done, ops.equal(next_token, self.end_id))
+            return index + 1, tokens, done, state
+
+        _, tokens, _, _ = ops.while_loop(cond, body, (ops.convert_to_tensor(0, "int32"), tokens, done, state))
+        return tokens[:, 1:]
+
+    # -- beam search --------------------------------------------------------
+    def beam(self, source, beam_size=4, length_penalty=0.6):
+        """Beam search; the best beam by `log p / ((5 + length) / 6) ** length_penalty`.
+
+        `length_penalty=0` ranks by total log-probability (which favours short
+        outputs); the default 0.6 is the GNMT setting. `beam_size=1` is greedy.
+        """
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be at least 1; got {beam_size}.")
+        return self._beam(ops.convert_to_tensor(source, "int32"), int(beam_size), float(length_penalty))
+
+    def _beam_loop(self, source, beam_size, length_penalty):
+        self.trace_count += 1
+        batch = ops.shape(source)[0]
+        flat = batch * beam_size
+        # Every beam starts from the same encoding: repeat each sentence.
+        source = ops.repeat(source, beam_size, axis=0)
+        state = self.stepper.encode(source)
+        tokens = ops.zeros((flat, self.max_length + 1), "int32")
+        tokens = ops.slice_update(tokens, [0, 0], ops.full((flat, 1), self.start_id, "int32"))
+        # Only beam 0 is live at first, so the first step does not pick the
+        # same token `beam_size` times.
+        first = ops.concatenate(
+            [ops.zeros((batch, 1)), ops.full((batch, beam_size - 1), NEG_INF)], axis=1
+        )
+        scores = ops.reshape(first, (flat,))
+        done = ops.zeros((flat,), "bool")
+        lengths = ops.zeros((flat,), "int32")
+        row_offsets = ops.repeat(ops.arange(batch, dtype="int32") * beam_size, beam_size)
+
+        def cond(index, tokens, scores, done, lengths, state):
+            return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
+
+        def body(index, tokens, scores, done, lengths, state):
+            current = ops.squeeze(ops.slice(tokens, [0, index], [flat, 1]), 1)
+            log_probs, state = self.stepper.step(state, current, index)
+            vocab = ops.shape(log_probs)[-1]
+            # A finished beam continues with padding at no cost, once.
+            pad_only = ops.concatenate(
+                [ops.zeros((flat, 1)), ops.full((flat, vocab - 1), NEG_INF)], axis=1
+            )
+            log_probs = ops.where(ops.expand_dims(done, 1), pad_only, log_probs)
+            candidates = ops.reshape(ops.expand_dims(scores, 1) + log_probs, (batch, beam_size * vocab))
+            top_scores, top_index = ops.top_k(candidates, k=beam_size)
+            top_index = ops.cast(top_index, "int32")
+            parent = ops.reshape(top_index // vocab, (flat,)) + row_offsets
+            next_token = ops.reshape(top_index % vocab, (flat,))
+            tokens = ops.take(tokens, parent, axis=0)
+            tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
+            state = _gather_beams(state, parent)
+            was_done = ops.take(done, parent, axis=0)
+            lengths = ops.take(lengths, parent, axis=0) + ops.cast(ops.logical_not(was_done), "int32")
+            done = ops.logical_or(was_done, ops.equal(next_token, self.end_id))
+            return index + 1, tokens, ops.reshape(top_scores, (flat,)), done, lengths, state
+
+        _, tokens, scores, done, lengths, _ = ops.while_loop(
+            cond,
+            body,
+            (ops.convert_to_tensor(0, "int32"), tokens, scores, done, lengths, state),
+        )
+        penalty = ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, length_penalty)
+        normalized = ops.reshape(scores / penalty, (batch, beam_size))
+        best = ops.cast(ops.argmax(normalized, axis=1), "int32") + ops.arange(batch, dtype="int32") * beam_size
+        return ops.take(tokens, best, axis=0)[:, 1:]
+
+
+def full_recompute_greedy(model, source, start_id, end_id, max_length=20):
+    """The book's algorithm, batched: re-run the whole model on the whole prefix.
+
+    The reference that the cached decoder must match token for token.
+    Returns `(B, max_length)` ids, 0 after `[end]`.
+    """
+    source = ops.convert_to_numpy(source).astype("int64")
+    import numpy as np
+
+    batch = source.shape[0]
+    tokens = np.zeros((batch, max_length + 1), "int64")
+    tokens[:, 0] = start_id
+    done = np.zeros(batch, bool)
+    for index in range(max_length):
+        probabilities = model({"english": source, "spanish": tokens[:, :-1]}, training=False)
+        next_token = np.argmax(ops.convert_to_numpy(probabilities)[:, index], axis=-1)
+        next_token = np.where(done, 0, next_token)
+        tokens[:, index + 1] = next_token
+        done |= next_token == end_id
+        if done.all():
+            break
+    return tokens[:, 1:].astype("int32")
