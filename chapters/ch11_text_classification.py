@@ -1,0 +1,101 @@
+#!/usr/bin/env python
+"""Chapter 11, first part: IMDB sentiment classification, from bag-of-words to a Transformer.
+
+Trains one of the chapter's models on IMDB (20,000 reviews for training,
+5,000 for validation, 25,000 for test), keeps the best validation epoch,
+evaluates it on the test set and writes, under the output folder:
+results.json, curves.png, history.csv, best.keras and end_to_end.keras (a
+model of raw strings). Rerun the same command after a kill to resume.
+
+    python chapters/ch11_text_classification.py --model transformer-positional \\
+        --data-dir ../shared/datasets/aclImdb_labeled.tar.gz
+"""
+
+import argparse
+import shlex
+import sys
+
+from keras_transformer.models.classifiers import BOOK_EPOCHS, MODEL_NAMES
+from keras_transformer.training import add_training_arguments, default_output_dir
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Default epochs are the book's: "
+        + ", ".join(f"{name} {n}" for name, n in BOOK_EPOCHS.items())
+        + ".",
+    )
+    parser.add_argument("--model", required=True, choices=MODEL_NAMES, help="which of the chapter's models to train")
+    add_training_arguments(parser, epochs=None, batch_size=32)
+    parser.set_defaults(epochs=None)
+    for action in parser._actions:
+        if action.dest == "epochs":
+            action.help = "training epochs (default: the book's, 10 for bag-of-words and LSTMs, 20 for Transformers)"
+    parser.add_argument(
+        "--source",
+        choices=("archive", "tfds"),
+        default="archive",
+        help="read the aclImdb archive/folder (default) or tensorflow_datasets' imdb_reviews",
+    )
+    parser.add_argument("--vocab-size", type=int, default=20000, help="vocabulary size (default 20000, the book's)")
+    parser.add_argument(
+        "--sequence-length", type=int, default=600, help="tokens kept per review for sequence models (default 600)"
+    )
+    parser.add_argument("--embed-dim", type=int, default=256, help="embedding size (default 256)")
+    parser.add_argument("--num-heads", type=int, default=2, help="attention heads (default 2)")
+    parser.add_argument("--dense-dim", type=int, default=32, help="encoder feed-forward width (default 32)")
+    parser.add_argument(
+        "--key-dim", type=int, default=None, help="attention head size (default embed-dim / num-heads; the book used embed-dim)"
+    )
+    parser.add_argument("--dropout", type=float, default=0.5, help="dropout before the output layer (default 0.5)")
+    parser.add_argument(
+        "--encoder-dropout", type=float, default=0.0, help="dropout inside the Transformer encoder (default 0, the book's)"
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=None, help="rmsprop learning rate (default: Keras's, 0.001)"
+    )
+    parser.add_argument(
+        "--fixed-padding",
+        action="store_true",
+        help="pad every review to --sequence-length as the book does, instead of batching "
+        "reviews of similar length (same outputs for mask-aware models, slower)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from keras_transformer.models.classifiers import train_and_evaluate
+
+    output_dir = args.output_dir or default_output_dir("ch11_text_classification", args.model)
+    results = train_and_evaluate(
+        args.model,
+        output_dir,
+        data_dir=args.data_dir,
+        source=args.source,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        deterministic=args.deterministic,
+        trim_padding=not args.fixed_padding,
+        command=shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]) if argv is None else shlex.join(argv),
+        vocab_size=args.vocab_size,
+        sequence_length=args.sequence_length,
+        embed_dim=args.embed_dim,
+        num_heads=args.num_heads,
+        dense_dim=args.dense_dim,
+        key_dim=args.key_dim,
+        dropout=args.dropout,
+        encoder_dropout=args.encoder_dropout,
+        learning_rate=args.learning_rate,
+    )
+    print(
+        f"{args.model}: test accuracy {results['test_accuracy']:.4f} "
+        f"(best epoch {results['best_epoch']} of {results['epochs_run']}); files in {output_dir}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,484 @@
+"""The chapter's IMDB sentiment classifiers, each built by name.
+
+The chapter goes from bags of words to sequence models to Transformers; each
+model here is the book's, with the book's hyperparameters by default:
+
+=========================  ===================================================
+name                       model
+=========================  ===================================================
+``unigram``                multi-hot unigrams -> Dense 16 -> Dropout -> Dense 1
+``bigram``                 multi-hot uni+bigrams, same head
+``bigram-tfidf``           TF-IDF uni+bigrams, same head
+``lstm-onehot``            one-hot tokens -> BiLSTM(32) -> Dropout -> Dense 1
+``lstm-embedding``         Embedding(256) -> BiLSTM(32) -> ...
+``lstm-masked``            Embedding(256, mask_zero=True) -> BiLSTM(32) -> ...
+``transformer``            Embedding -> TransformerEncoder -> max pool -> ...
+``transformer-positional`` PositionalEmbedding -> TransformerEncoder -> ...
+=========================  ===================================================
+
+Each model takes what :func:`make_vectorizer` produces for the same name;
+:func:`end_to_end` puts the two together into a model of raw strings.
+
+Example::
+
+    vectorizer = make_vectorizer("transformer-positional")
+    vectorizer.adapt(train_texts)
+    model = build_classifier("transformer-positional")
+    model.fit(train_ds.map(lambda x, y: (vectorizer(x), y)), epochs=20)
+    raw = end_to_end(vectorizer, model)
+    raw.predict(tf.constant(["That was an excellent movie."]))
+"""
+
+import keras
+from keras import layers, ops
+
+from keras_transformer.layers import PositionalEmbedding, TransformerEncoder
+
+BAG_OF_WORDS = ("unigram", "bigram", "bigram-tfidf")
+SEQUENCE = ("lstm-onehot", "lstm-embedding", "lstm-masked", "transformer", "transformer-positional")
+MODEL_NAMES = BAG_OF_WORDS + SEQUENCE
+
+# Models whose output does not depend on padding (mask-aware all the way to
+# the pooled vector). Only these may be fed per-batch-trimmed sequences;
+# the unmasked LSTMs read the padding, as in the book, so they get length 600.
+PADDING_INVARIANT = ("lstm-masked", "transformer", "transformer-positional")
+
+# The book's epochs: 10 for bag-of-words and the LSTMs, 20 for the Transformers.
+BOOK_EPOCHS = {name: 20 if name.startswith("transformer") else 10 for name in MODEL_NAMES}
+
+# The book's reported test accuracies (Deep Learning with Python, 2nd ed., ch. 11).
+BOOK_TEST_ACCURACY = {
+    "unigram": "~89%",
+    "bigram": "~90%",
+    "bigram-tfidf": "~89.8%",
+    "lstm-onehot": "87%",
+    "lstm-embedding": "87%",
+    "lstm-masked": "88%",
+    "transformer": "87.5%",
+    "transformer-positional": "88.3%",
+}
+
+
+def _check_name(name):
+    if name not in MODEL_NAMES:
+        raise ValueError(f"Unknown model name {name!r}; choose one of: {', '.join(MODEL_NAMES)}.")
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class OneHot(layers.Layer):
+    """Token ids to one-hot vectors (the book's ``tf.one_hot``, as a savable layer).
+
+    Args:
+        depth: vocabulary size.
+
+    Call arguments:
+        inputs: `(B, T)` integer token ids in `[0, depth)`.
+
+    Returns:
+        `(B, T, depth)` floats; no mask (the book's one-hot model sees padding).
+
+    Example:
+    >>> OneHot(depth=4)(ops.array([[1, 3]])).shape
+    (1, 2, 4)
+    """
+
+    def __init__(self, depth, **kwargs):
+        super().__init__(**kwargs)
+        self.depth = int(depth)
+
+    def call(self, inputs):
+        return ops.one_hot(ops.cast(inputs, "int32"), self.depth, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.depth,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"depth": self.depth})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class MaskedGlobalMaxPooling1D(layers.Layer):
+    """Max over time that skips padded steps.
+
+    Keras 3's ``GlobalMaxPooling1D`` ignores the mask, so a padded step (whose
+    encoder output is computed but meaningless) can win the max, and the
+    prediction then depends on how much padding a review got. This layer
+    takes the max over real steps only; without a mask it is a plain max.
+
+    Call arguments:
+        inputs: `(B, T, C)`.
+        mask: `(B, T)` booleans, True at real steps (passed by Keras).
+
+    Returns:
+        `(B, C)`; a row with no real step at all gives zeros.
+
+    Example:
+    >>> x = keras.layers.Embedding(10, 4, mask_zero=True)(ops.array([[3, 0]]))
+    >>> MaskedGlobalMaxPooling1D()(x).shape
+    (1, 4)
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.max(inputs, axis=1)
+        mask = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        lowest = ops.cast(keras.config.epsilon() - 65504.0, inputs.dtype)  # fits float16
+        pooled = ops.max(ops.where(mask, inputs, lowest), axis=1)
+        any_real = ops.any(mask, axis=1)
+        return ops.where(any_real, pooled, ops.zeros_like(pooled))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+def make_vectorizer(name, vocab_size=20000, sequence_length=600):
+    """The ``TextVectorization`` layer that feeds model ``name`` (not yet adapted).
+
+    Bag-of-words models get multi-hot unigrams, multi-hot uni+bigrams, or
+    TF-IDF uni+bigrams (each a `(B, vocab_size)` float vector); sequence
+    models get `(B, sequence_length)` integer ids, 0 = padding, 1 = unknown.
+
+    Example::
+
+        vectorizer = make_vectorizer("bigram")
+        vectorizer.adapt(train_texts)      # training text only
+        vectorizer(["a fine film"]).shape  # (1, 20000)
+    """
+    _check_name(name)
+    common = dict(max_tokens=vocab_size, name=f"{name}_vectorizer")
+    if name == "unigram":
+        return layers.TextVectorization(output_mode="multi_hot", **common)
+    if name == "bigram":
+        return layers.TextVectorization(output_mode="multi_hot", ngrams=2, **common)
+    if name == "bigram-tfidf":
+        return layers.TextVectorization(output_mode="tf_idf", ngrams=2, **common)
+    return layers.TextVectorization(
+        output_mode="int", output_sequence_length=sequence_length, **common
+    )
+
+
+def build_classifier(
+    name,
+    vocab_size=20000,
+    sequence_length=600,
+    embed_dim=256,
+    num_heads=2,
+    dense_dim=32,
+    key_dim=None,
+    hidden_dim=16,
+    lstm_units=32,
+    dropout=0.5,
+    encoder_dropout=0.0,
+    optimizer="rmsprop",
+    learning_rate=None,
+    compile=True,
+):
+    """One of the chapter's IMDB classifiers, compiled as the book does.
+
+    Args:
+        name: one of ``MODEL_NAMES``.
+        vocab_size: tokens in the vectorizer's vocabulary (book: 20,000).
+        sequence_length: longest token sequence (book: 600).
+        embed_dim, num_heads, dense_dim: Transformer sizes (book: 256, 2, 32);
+            ``embed_dim`` is also the LSTMs' embedding size.
+        key_dim: attention head size; None is ``embed_dim // num_heads``.
+        hidden_dim: bag-of-words hidden layer (book: 16).
+        lstm_units: units per direction of the BiLSTM (book: 32).
+        dropout: dropout before the output layer (book: 0.5).
+        encoder_dropout: dropout inside the Transformer encoder (book: 0).
+        optimizer, learning_rate: the optimizer (book: rmsprop at its default
+            rate); ``learning_rate=None`` keeps the optimizer's default.
+        compile: compile with binary crossentropy and accuracy.
+
+    Returns:
+        A ``keras.Model`` from the vectorizer's output to `(B, 1)` sigmoid
+        probabilities of a positive review.
+
+    Example::
+
+        model = build_classifier("transformer-positional")
+        model.summary()
+    """
+    _check_name(name)
+    if name in BAG_OF_WORDS:
+        inputs = keras.Input(shape=(vocab_size,), name="bag_of_words")
+        x = layers.Dense(hidden_dim, activation="relu")(inputs)
+    else:
+        inputs = keras.Input(shape=(None,), dtype="int64", name="token_ids")
+        if name == "lstm-onehot":
+            x = OneHot(vocab_size)(inputs)
+        elif name in ("lstm-embedding", "lstm-masked"):
+            x = layers.Embedding(vocab_size, embed_dim, mask_zero=name == "lstm-masked")(inputs)
+        elif name == "transformer":
+            x = layers.Embedding(vocab_size, embed_dim, mask_zero=True)(inputs)
+        else:
+            x = PositionalEmbedding(sequence_length, vocab_size, embed_dim, mask_zero=True)(inputs)
+        if name.startswith("lstm"):
+            x = layers.Bidirectional(layers.LSTM(lstm_units))(x)
+        else:
+            x = TransformerEncoder(
+                embed_dim, dense_dim, num_heads, key_dim=key_dim, dropout=encoder_dropout
+            )(x)
+            x = MaskedGlobalMaxPooling1D()(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid")(x)
+    model = keras.Model(inputs, outputs, name=name.replace("-", "_"))
+    if compile:
+        if learning_rate is not None:
+            optimizer = keras.optimizers.get(
+                {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+            )
+        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def end_to_end(vectorizer, model):
+    """A model of raw strings: the (adapted) vectorizer, then ``model``.
+
+    As at the end of the book's bag-of-words section, so that a saved model
+    needs no separate preprocessing. Input: a `(B,)` batch of ``tf.string``.
+    Output: `(B, 1)` probabilities. Savable as ``.keras`` and reloadable with
+    ``safe_mode=True`` (the vocabulary travels in the file).
+
+    Example::
+
+        raw = end_to_end(vectorizer, model)
+        raw.save("imdb.keras")
+        keras.models.load_model("imdb.keras").predict(tf.constant(["Great film!"]))
+    """
+    inputs = keras.Input(shape=(), dtype="string", name="text")
+    outputs = model(vectorizer(inputs))
+    raw = keras.Model(inputs, outputs, name=f"{model.name}_end_to_end")
+    raw.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    return raw
+
+
+# ---------------------------------------------------------------------------
+# Training the chapter's way: data pipeline, fit, best checkpoint, test score.
+
+
+def _bucket_boundaries(sequence_length, width=64):
+    return list(range(width, sequence_length, width))
+
+
+def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True):
+    """A ``tf.data`` pipeline of `(vectorized text, label)` for model ``name``.
+
+    ``split`` has ``.texts`` and ``.labels`` (see ``load_imdb_texts``).
+    Bag-of-words vectors are computed on the fly (caching 20,000-wide floats
+    would cost gigabytes). Token ids are computed once and cached. For the
+    padding-invariant models (``PADDING_INVARIANT``) and ``trim_padding=True``,
+    each review keeps only its real tokens (at most ``sequence_length``) and
+    batches are formed from reviews of similar length, padded to the
+    batch's longest: the model's outputs are the same as with every review
+    padded to 600 (their mask hides the padding), at a fraction of the cost.
+    The unmasked LSTMs always get the book's fixed length, padding included.
+    """
+    import tensorflow as tf
+
+    _check_name(name)
+    texts = tf.constant(list(split.texts), dtype=tf.string)
+    labels = tf.constant(list(split.labels), dtype=tf.int32)
+    ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    autotune = tf.data.AUTOTUNE
+    if name in BAG_OF_WORDS:
+        if shuffle:
+            ds = ds.shuffle(len(split.texts), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=autotune)
+        return ds.prefetch(autotune)
+
+    ds = ds.batch(512).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=autotune).unbatch()
+    bucketed = trim_padding and name in PADDING_INVARIANT
+    if bucketed:
+        # Id 0 is padding only, and it only trails: the real length is the count of non-zeros.
+        def trim(ids, label):
+            length = tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1)
+            return ids[:length], label
+
+        ds = ds.map(trim, num_parallel_calls=autotune)
+    ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(split.texts), seed=seed, reshuffle_each_iteration=True)
+    if bucketed:
+        sequence_length = vectorizer.get_config()["output_sequence_length"]
+        boundaries = _bucket_boundaries(sequence_length)
+        ds = ds.bucket_by_sequence_length(
+            lambda ids, label: tf.shape(ids)[0],
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        )
+    else:
+        ds = ds.batch(batch_size)
+    return ds.prefetch(autotune)
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Adds ``epoch_seconds`` to the logs, so the CSV log keeps time across resumes."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self._start
+
+
+def _machine():
+    import os
+    import platform
+
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "gpus": gpus,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def train_and_evaluate(
+    name,
+    output_dir,
+    data_dir=None,
+    source="archive",
+    epochs=None,
+    batch_size=32,
+    seed=1337,
+    deterministic=False,
+    trim_padding=True,
+    command=None,
+    verbose="auto",
+    **model_kwargs,
+):
+    """The chapter's recipe for model ``name``, end to end, with files to show for it.
+
+    Loads IMDB (20% of train held out for validation, seed ``seed``), adapts
+    the vectorizer on training text only, trains with the best-validation
+    checkpoint and resume-after-kill, reloads the best epoch, evaluates it on
+    the test set and writes under ``output_dir``: ``results.json``,
+    ``curves.png`` (whole run, resumes included), ``history.csv``,
+    ``best.keras`` and ``end_to_end.keras`` (raw strings in, probability out).
+    Rerunning the same call after a kill continues from the last finished
+    epoch; rerunning after a finished run starts over.
+
+    Returns:
+        The results dict written to ``results.json``.
+    """
+    import datetime
+    import shutil
+    import time
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    from keras_transformer.data.imdb import load_imdb_texts
+    from keras_transformer.training import (
+        plot_history,
+        read_history_csv,
+        set_seed,
+        training_callbacks,
+        write_json,
+    )
+
+    _check_name(name)
+    start = time.perf_counter()
+    epochs = BOOK_EPOCHS[name] if epochs is None else int(epochs)
+    output_dir = Path(output_dir)
+    history_path = output_dir / "history.csv"
+    resuming = (output_dir / "resume").exists()
+    if not resuming:  # a fresh run: earlier logs and checkpoints belong to another run
+        for stale in ("history.csv", "best.keras", "results.json", "end_to_end.keras", "curves.png"):
+            if (output_dir / stale).exists():
+                (output_dir / stale).unlink()
+    set_seed(seed, deterministic)
+
+    train, val, test = load_imdb_texts(data_dir, source=source, seed=seed)
+    vectorizer_kwargs = {
+        k: model_kwargs[k] for k in ("vocab_size", "sequence_length") if k in model_kwargs
+    }
+    vectorizer = make_vectorizer(name, **vectorizer_kwargs)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(train.texts)).batch(512))
+    datasets = [
+        make_dataset(name, vectorizer, split, batch_size, shuffle=split is train, seed=seed,
+                     trim_padding=trim_padding)
+        for split in (train, val, test)
+    ]
+    train_ds, val_ds, test_ds = datasets
+
+    model = build_classifier(name, **model_kwargs)
+    callbacks = [_EpochTimer()] + training_callbacks(output_dir)
+    if resuming and history_path.exists():
+        # The checkpoint callback forgets the best score when a run resumes;
+        # remind it, so a worse epoch after the resume cannot overwrite best.keras.
+        previous = read_history_csv(history_path).get("val_accuracy", [])
+        for callback in callbacks:
+            if isinstance(callback, keras.callbacks.ModelCheckpoint) and previous:
+                callback.best = max(previous)
+    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
+
+    history = read_history_csv(history_path)
+    best_model = keras.models.load_model(output_dir / "best.keras", safe_mode=True)
+    test_loss, test_accuracy = best_model.evaluate(test_ds, verbose=verbose)
+    raw_model = end_to_end(vectorizer, best_model)
+    raw_model.save(output_dir / "end_to_end.keras")
+    plot_history(history, output_dir / "curves.png", title=f"IMDB, {name}")
+
+    val_accuracy = history.get("val_accuracy", [])
+    best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__) + 1 if val_accuracy else None
+    epoch_seconds = history.get("epoch_seconds", [])
+    results = {
+        "model": name,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "epochs_requested": epochs,
+        "epochs_run": len(val_accuracy),
+        "best_epoch": best_epoch,
+        "best_val_accuracy": max(val_accuracy) if val_accuracy else None,
+        "train_seconds": float(sum(epoch_seconds)),
+        "seconds_per_epoch_median": float(sorted(epoch_seconds)[len(epoch_seconds) // 2]) if epoch_seconds else None,
+        "wall_time_s": time.perf_counter() - start,
+        "resumed": resuming,
+        "settings": {
+            "batch_size": batch_size,
+            "seed": seed,
+            "deterministic": deterministic,
+            "trim_padding": bool(trim_padding and name in PADDING_INVARIANT),
+            "source": source,
+            "train_val_test": [len(train.texts), len(val.texts), len(test.texts)],
+            **model_kwargs,
+        },
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+    }
+    write_json(output_dir / "results.json", results)
+    if (output_dir / "resume").exists():  # BackupAndRestore leaves it when fit stopped early
+        shutil.rmtree(output_dir / "resume", ignore_errors=True)
+    return results
