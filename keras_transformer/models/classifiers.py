@@ -155,12 +155,15 @@ def make_vectorizer(name, vocab_size=20000, sequence_length=600):
     """
     _check_name(name)
     common = dict(max_tokens=vocab_size, name=f"{name}_vectorizer")
+    # pad_to_max_tokens: the vector is vocab_size wide even when the adapted
+    # text has fewer distinct tokens, so it always fits the model's input.
+    bag = dict(pad_to_max_tokens=True, **common)
     if name == "unigram":
-        return layers.TextVectorization(output_mode="multi_hot", **common)
+        return layers.TextVectorization(output_mode="multi_hot", **bag)
     if name == "bigram":
-        return layers.TextVectorization(output_mode="multi_hot", ngrams=2, **common)
+        return layers.TextVectorization(output_mode="multi_hot", ngrams=2, **bag)
     if name == "bigram-tfidf":
-        return layers.TextVectorization(output_mode="tf_idf", ngrams=2, **common)
+        return layers.TextVectorization(output_mode="tf_idf", ngrams=2, **bag)
     return layers.TextVectorization(
         output_mode="int", output_sequence_length=sequence_length, **common
     )

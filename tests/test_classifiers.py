@@ -1,0 +1,220 @@
+"""The chapter's IMDB classifiers on tiny generated text (no real data).
+
+Properties: every model trains; padding changes nothing for the mask-aware
+models; the raw-string model predicts the same after a save and a reload
+(in a fresh process too); the chapter script runs end to end.
+"""
+
+import importlib.util
+import json
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from keras_transformer.models.classifiers import (
+    BAG_OF_WORDS,
+    MODEL_NAMES,
+    PADDING_INVARIANT,
+    MaskedGlobalMaxPooling1D,
+    OneHot,
+    build_classifier,
+    end_to_end,
+    make_dataset,
+    make_vectorizer,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "chapters" / "ch11_text_classification.py"
+TINY = dict(vocab_size=60, sequence_length=24, embed_dim=8, num_heads=2, dense_dim=8, lstm_units=4)
+
+POSITIVE = "great wonderful excellent loved superb moving".split()
+NEGATIVE = "awful terrible boring hated worst dull".split()
+FILLER = "the a movie film plot actor scene it was and".split()
+
+
+def tiny_reviews(n=32, seed=0, max_words=20):
+    """n short reviews whose label is which sentiment words they use."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        words = POSITIVE if label else NEGATIVE
+        texts.append(" ".join(rng.choice(words + FILLER) for _ in range(rng.randint(2, max_words))))
+        labels.append(label)
+    return texts, labels
+
+
+class Split:
+    def __init__(self, texts, labels):
+        self.texts, self.labels = texts, labels
+
+
+def adapted(name, texts):
+    vectorizer = make_vectorizer(name, vocab_size=TINY["vocab_size"], sequence_length=TINY["sequence_length"])
+    vectorizer.adapt(texts)
+    return vectorizer
+
+
+REVIEWS = ["a wonderful moving film", "the worst dull plot", "an unseen zebra word", ""]
+
+
+def eager(model):
+    """Skip graph tracing: on tiny data it costs far more than the step itself."""
+    model.run_eagerly = True
+    return model
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_model_trains_and_its_raw_string_model_round_trips(name, tmp_path):
+    texts, labels = tiny_reviews()
+    vectorizer = adapted(name, texts)
+    model = eager(build_classifier(name, **TINY))
+    ds = make_dataset(name, vectorizer, Split(texts, labels), batch_size=16, shuffle=True, seed=1)
+    history = model.fit(ds, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+    raw = end_to_end(vectorizer, model)
+    before = ops.convert_to_numpy(raw(tf.constant(REVIEWS)))
+    assert before.shape == (len(REVIEWS), 1) and np.all((before >= 0) & (before <= 1))
+    raw.save(tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    after = ops.convert_to_numpy(reloaded(tf.constant(REVIEWS)))
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", PADDING_INVARIANT)
+def test_padding_changes_nothing_for_mask_aware_models(name):
+    """A review padded to 24 tokens and the same review trimmed to its length agree."""
+    texts, _ = tiny_reviews(8)
+    vectorizer = adapted(name, texts)
+    model = build_classifier(name, dropout=0.0, **TINY)
+    ids = vectorizer(tf.constant(texts)).numpy()
+    padded = ops.convert_to_numpy(model(ids))
+    for i, row in enumerate(ids):
+        real = ops.convert_to_numpy(model(row[row != 0][None, :]))
+        np.testing.assert_allclose(real, padded[i : i + 1], rtol=1e-5, atol=1e-6)
+
+
+def test_bucketed_pipeline_gives_the_same_test_accuracy_as_fixed_padding():
+    texts, labels = tiny_reviews(40, seed=3)
+    vectorizer = adapted("transformer-positional", texts)
+    model = eager(build_classifier("transformer-positional", **TINY))
+    split = Split(texts, labels)
+    trimmed = make_dataset("transformer-positional", vectorizer, split, batch_size=8)
+    fixed = make_dataset("transformer-positional", vectorizer, split, batch_size=8, trim_padding=False)
+    assert max(x.shape[1] for x, _ in trimmed) <= 20 < TINY["sequence_length"]
+    np.testing.assert_allclose(model.evaluate(trimmed, verbose=0), model.evaluate(fixed, verbose=0), rtol=1e-5)
+
+
+def test_masked_max_pooling_ignores_padded_steps():
+    x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], bool)
+    poisoned = np.where(mask[..., None], x, 1e4).astype("float32")  # padded steps would win a plain max
+    pooled = ops.convert_to_numpy(MaskedGlobalMaxPooling1D()(poisoned, mask=mask))
+    np.testing.assert_allclose(pooled[0], x[0, :3].max(axis=0))
+    np.testing.assert_allclose(pooled[1], x[1, 0])
+    np.testing.assert_array_equal(pooled[2], np.zeros(4))  # nothing real: zeros, not -inf
+    np.testing.assert_allclose(ops.convert_to_numpy(MaskedGlobalMaxPooling1D()(x)), x.max(axis=1))
+
+
+def test_masked_max_pooling_takes_the_mask_from_the_embedding_in_a_model():
+    inputs = keras.Input(shape=(None,), dtype="int64")
+    x = keras.layers.Embedding(10, 3, mask_zero=True)(inputs)
+    model = keras.Model(inputs, MaskedGlobalMaxPooling1D()(x))
+    short = ops.convert_to_numpy(model(np.array([[4, 7]])))
+    np.testing.assert_allclose(ops.convert_to_numpy(model(np.array([[4, 7, 0, 0, 0]]))), short)
+
+
+def test_one_hot_layer_matches_numpy_and_round_trips_config():
+    ids = np.array([[0, 2, 3]])
+    np.testing.assert_array_equal(ops.convert_to_numpy(OneHot(4)(ids)), np.eye(4, dtype="float32")[ids])
+    assert OneHot.from_config(OneHot(7).get_config()).depth == 7
+
+
+def test_unknown_model_name_is_a_one_line_error():
+    with pytest.raises(ValueError, match="'gpt'.*unigram"):
+        build_classifier("gpt")
+
+
+def test_end_to_end_model_reloads_in_a_fresh_process(tmp_path):
+    texts, _ = tiny_reviews()
+    raw = end_to_end(adapted("transformer-positional", texts), build_classifier("transformer-positional", **TINY))
+    before = ops.convert_to_numpy(raw(tf.constant(REVIEWS)))
+    path = tmp_path / "model.keras"
+    raw.save(path)
+    code = textwrap.dedent(
+        f"""
+        import json, sys, keras, tensorflow as tf
+        import keras_transformer.models.classifiers  # registers the custom layers
+        model = keras.models.load_model({str(path)!r}, safe_mode=True)
+        print(json.dumps(model(tf.constant({REVIEWS!r})).numpy().tolist()))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    after = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("ch11_text_classification", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_script_help_explains_every_option(capsys):
+    script = _load_script()
+    with pytest.raises(SystemExit) as exit_info:
+        script.parse_args(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
+                   "--deterministic", "--fixed-padding", "--learning-rate"):
+        assert option in text
+    for name in MODEL_NAMES:
+        assert name in text
+
+
+def _imdb_folder(root, n=24):
+    for split, seed in (("train", 1), ("test", 2)):
+        texts, labels = tiny_reviews(n, seed=seed)
+        for i, (text, label) in enumerate(zip(texts, labels)):
+            folder = root / "aclImdb" / split / ("pos" if label else "neg")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{i}_{7 if label else 2}.txt").write_text(text)
+    return root
+
+
+def test_script_runs_end_to_end_on_a_tiny_imdb_folder(tmp_path):
+    data = _imdb_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["--model", "transformer-positional", "--epochs", "1", "--data-dir", str(data),
+            "--output-dir", str(out), "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8"]
+    _load_script().main(argv)
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "transformer-positional"
+    assert results["epochs_run"] == 1 and results["best_epoch"] == 1
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert results["settings"]["train_val_test"] == [20, 4, 24]
+    assert "--epochs 1" in results["command"] and results["machine"]["cpu_count"] >= 1
+    assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (out / "resume").exists()
+    raw = keras.models.load_model(out / "end_to_end.keras", safe_mode=True)
+    assert tuple(raw(tf.constant(REVIEWS)).shape) == (len(REVIEWS), 1)
+
+
+def test_bag_of_words_names_get_vectors_and_sequence_names_get_ids():
+    texts, _ = tiny_reviews(8)
+    for name in MODEL_NAMES:
+        out = adapted(name, texts)(tf.constant(texts[:2]))
+        expected = (2, TINY["vocab_size"]) if name in BAG_OF_WORDS else (2, TINY["sequence_length"])
+        assert tuple(out.shape) == expected, name
