@@ -20,3 +20,4 @@ __all__ = [
     "merge_masks",
     "scaled_dot_product_attention",
 ]
+from keras_transformer.layers.rnn_attention import LuongAttention  # noqa: E402,F401

@@ -1,0 +1,374 @@
+"""A translator: the two vectorizers and a sequence-to-sequence model, as one object.
+
+Raw text in, text out, as the chapter's last step does it::
+
+    translator = Translator(model, source_vec, target_vec)
+    translator.translate(["Where is the cafe?"])   # ["dónde está el café"]
+    translator.evaluate(test_pairs)                # accuracy two ways, BLEU, chrF
+    translator.save("output/translator")
+    same = Translator.load("output/translator")    # identical translations
+
+Decoding is the book's greedy loop: start from ``[start]``, run the whole
+model on the source and the target prefix, append the most probable next
+token, stop at ``[end]`` (or after ``sequence_length`` tokens). The model call
+for one step is :meth:`Translator.next_token_logits`, kept separate so that a
+faster (cached) decoder can sit beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_transformer.data.spa_eng import (
+    END_TOKEN,
+    START_TOKEN,
+    custom_standardization,
+    wrap_target,
+)
+
+logger = logging.getLogger(__name__)
+
+_MODEL_FILE = "model.keras"
+_META_FILE = "translator.json"
+_STANDARDIZERS = {"custom_standardization": custom_standardization}
+
+
+def trim_batch_padding(dataset):
+    """Cut each batch to its longest real sequence (source and target separately).
+
+    The book pads every pair to 20 tokens; most pairs are far shorter. Columns
+    that are padding in every row of a batch change no masked loss, accuracy
+    or (by padding invariance) prediction, so dropping them only saves time.
+    Works on ``make_dataset``'s ``({"english", "spanish"}, target)`` batches.
+
+    Example::
+
+        train_ds = trim_batch_padding(make_dataset(train, source_vec, target_vec))
+    """
+
+    def longest(ids):
+        return tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
+
+    def trim(inputs, targets):
+        source_len = longest(inputs["english"])
+        target_len = longest(inputs["spanish"])  # keeps the pad target after [end]
+        return (
+            {
+                "english": inputs["english"][:, :source_len],
+                "spanish": inputs["spanish"][:, :target_len],
+            },
+            targets[:, :target_len],
+        )
+
+    return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def next_token_accuracies(decoder_inputs, targets, predicted):
+    """Counts for the two next-token accuracies (numpy int arrays, same shape).
+
+    * ``keras``: positions where the decoder *input* is not padding, which is
+      what Keras counts when the mask comes from the decoder's embedding. That
+      includes the position whose input is ``[end]`` and whose target is
+      padding (an easy "hit" once the model learns to predict padding there).
+    * ``tokens``: positions where the *target* is a real token only.
+
+    Returns ``{"keras": (correct, total), "tokens": (correct, total)}``.
+    """
+    hit = predicted == targets
+    keras_mask = decoder_inputs != 0
+    token_mask = targets != 0
+    return {
+        "keras": (int(np.sum(hit & keras_mask)), int(np.sum(keras_mask))),
+        "tokens": (int(np.sum(hit & token_mask)), int(np.sum(token_mask))),
+    }
+
+
+def prepare_reference(spanish):
+    """A Spanish reference prepared as the model's output is: lowercase, no punctuation.
+
+    The target vectorizer's standardization (lower-case, strip punctuation and
+    "¿") is applied, then whitespace is collapsed, so BLEU and chrF compare
+    like with like rather than penalizing the model for the casing and
+    punctuation it was never shown.
+
+    Example: ``prepare_reference("¿Dónde está el café?") -> "dónde está el café"``.
+    """
+    standardized = custom_standardization(tf.constant([spanish]))[0].numpy().decode("utf-8")
+    return " ".join(standardized.split())
+
+
+def _int64(ids):
+    return np.asarray(ids, dtype="int64")
+
+
+def _vectorizer_state(vectorizer):
+    config = vectorizer.get_config()
+    standardize = config.get("standardize")
+    if callable(standardize):
+        standardize = standardize.__name__
+    elif isinstance(standardize, dict):  # a serialized function
+        standardize = standardize.get("config", standardize.get("class_name"))
+    return {
+        "max_tokens": config["max_tokens"],
+        "output_sequence_length": config["output_sequence_length"],
+        "standardize": standardize,
+        "split": config.get("split", "whitespace"),
+        "vocabulary": vectorizer.get_vocabulary(),
+    }
+
+
+def _vectorizer_from_state(state):
+    standardize = state["standardize"]
+    standardize = _STANDARDIZERS.get(standardize, standardize)
+    vocabulary = state["vocabulary"]
+    # The saved vocabulary starts with the padding "" and OOV "[UNK]" entries,
+    # which the layer adds by itself.
+    if vocabulary[:2] == ["", "[UNK]"]:
+        vocabulary = vocabulary[2:]
+    return keras.layers.TextVectorization(
+        max_tokens=state["max_tokens"],
+        output_mode="int",
+        output_sequence_length=state["output_sequence_length"],
+        standardize=standardize,
+        split=state["split"],
+        vocabulary=vocabulary,
+    )
+
+
+class Translator:
+    """English -> Spanish: source and target vectorizers around a seq2seq model.
+
+    Args:
+        model: a model from ``build_translation_model`` (inputs ``"english"``,
+            ``"spanish"``; output ``(B, T, vocab)`` probabilities).
+        source_vectorizer: English ``TextVectorization`` (length ``S``).
+        target_vectorizer: Spanish ``TextVectorization`` (length ``S + 1``),
+            standardized with ``custom_standardization``.
+        model_name: recorded on save (e.g. ``"transformer"``).
+
+    Example::
+
+        translator = Translator(model, source_vec, target_vec, "transformer")
+        translator.translate(["I love you."])
+    """
+
+    def __init__(self, model, source_vectorizer, target_vectorizer, model_name=None):
+        self.model = model
+        self.source_vectorizer = source_vectorizer
+        self.target_vectorizer = target_vectorizer
+        self.model_name = model_name or model.name
+        self.vocabulary = [str(token) for token in target_vectorizer.get_vocabulary()]
+        self.start_id = self.vocabulary.index(START_TOKEN)
+        self.end_id = self.vocabulary.index(END_TOKEN)
+        # Longest Spanish output: the decoder input length (target length - 1).
+        self.max_length = int(target_vectorizer.get_config()["output_sequence_length"]) - 1
+        self.sequence_length = int(source_vectorizer.get_config()["output_sequence_length"])
+        self._call = self.model
+        if keras.backend.backend() == "tensorflow":
+            # One graph for every batch size, source length and prefix length.
+            spec = tf.TensorSpec((None, None), tf.int64)
+            self._call = tf.function(
+                lambda inputs: self.model(inputs, training=False),
+                input_signature=[{"english": spec, "spanish": spec}],
+            )
+
+    # ---- the decoding step -------------------------------------------------
+    def next_token_logits(self, source_ids, target_prefix):
+        """Log-probabilities of the token after ``target_prefix``: ``(B, vocab)``.
+
+        Runs the whole model on ``source_ids`` ``(B, S)`` and ``target_prefix``
+        ``(B, t)`` (starting with the ``[start]`` id) and reads its last
+        position. Because decoding is causal, this is exactly what the book
+        reads at position ``t - 1`` of a prefix padded to full length.
+        """
+        probabilities = self._call(
+            {"english": _int64(source_ids), "spanish": _int64(target_prefix)}
+        )
+        last = keras.ops.convert_to_numpy(probabilities[:, -1, :]).astype("float64")
+        return np.log(np.maximum(last, 1e-30))
+
+    # ---- text in, text out -------------------------------------------------
+    def _source_ids(self, sentences):
+        ids = keras.ops.convert_to_numpy(self.source_vectorizer(tf.constant(sentences)))
+        return ids
+
+    def _warn_if_long(self, sentences, ids):
+        for sentence, row in zip(sentences, ids):
+            # A full row may mean truncation; count the words to tell.
+            if row[-1] != 0 and len(re.findall(r"\w+", sentence)) > self.sequence_length:
+                logger.warning(
+                    "Input longer than %d tokens, truncated: %r",
+                    self.sequence_length,
+                    sentence[:80],
+                )
+
+    def greedy_decode(self, source_ids):
+        """Greedy decoding of a batch of source ids ``(B, S)`` -> list of id lists.
+
+        Each sentence stops at ``[end]`` (not included) or after
+        ``max_length`` tokens. A predicted padding id also ends a sentence
+        (the book would append an empty token there).
+        """
+        batch = source_ids.shape[0]
+        # Cut source columns that are padding everywhere (padding invariance).
+        width = max(int(np.max(np.sum(source_ids != 0, axis=1), initial=0)), 1)
+        source_ids = source_ids[:, :width]
+        prefix = np.full((batch, 1), self.start_id, dtype="int64")
+        done = np.zeros(batch, dtype=bool)
+        outputs = [[] for _ in range(batch)]
+        for _ in range(self.max_length):
+            active = np.flatnonzero(~done)
+            if active.size == 0:
+                break
+            logits = self.next_token_logits(source_ids[active], prefix[active])
+            next_ids = np.argmax(logits, axis=-1)
+            column = np.zeros((batch, 1), dtype="int64")
+            column[active, 0] = next_ids
+            prefix = np.concatenate([prefix, column], axis=1)
+            for row, token in zip(active, next_ids):
+                if token == self.end_id or token == 0:
+                    done[row] = True
+                else:
+                    outputs[row].append(int(token))
+        return outputs
+
+    def translate(self, sentences, batch_size=256):
+        """Translate English sentences greedily: ``list[str] -> list[str]``.
+
+        A single string gives a single string. Empty or whitespace-only input,
+        ``None``, and input with no token left after standardization (e.g.
+        ``"?!"``, which the model would see as an all-padding source)
+        translate to ``""``. Over-long input is truncated to the sequence length, with
+        a warning. ``[start]`` and ``[end]`` are not in the output.
+
+        Example::
+
+            translator.translate(["Hello.", ""])  # ["hola", ""]
+        """
+        if isinstance(sentences, str):
+            return self.translate([sentences], batch_size)[0]
+        if sentences is None:
+            raise ValueError("translate() got None; pass a list of English sentences.")
+        sentences = ["" if s is None else str(s) for s in sentences]
+        results = [""] * len(sentences)
+        for begin in range(0, len(sentences), batch_size):
+            chunk = sentences[begin : begin + batch_size]
+            ids = self._source_ids(chunk)
+            self._warn_if_long(chunk, ids)
+            nonempty = np.flatnonzero(np.any(ids != 0, axis=1))
+            if nonempty.size == 0:
+                continue
+            decoded = self.greedy_decode(ids[nonempty])
+            for row, tokens in zip(nonempty, decoded):
+                results[begin + row] = " ".join(self._token(t) for t in tokens)
+        return results
+
+    def _token(self, token_id):
+        # A model built with a larger vocabulary than the vectorizer's may emit
+        # ids the vectorizer never assigned; they read as out-of-vocabulary.
+        return self.vocabulary[token_id] if token_id < len(self.vocabulary) else "[UNK]"
+
+    # ---- quality -----------------------------------------------------------
+    def evaluate(self, pairs, batch_size=64, translate=True):
+        """Next-token accuracy two ways, and corpus BLEU and chrF, on ``pairs``.
+
+        Args:
+            pairs: ``[(english, spanish), ...]`` held-out raw pairs.
+            batch_size: batch size of the teacher-forced accuracy pass.
+            translate: also decode every sentence for BLEU/chrF (slower).
+
+        Returns a dict:
+            ``accuracy_keras``: as the book's Keras run counts it (masked by
+            the decoder-input mask, so the padding position right after
+            ``[end]`` counts). ``accuracy_tokens``: over real target tokens
+            only. ``bleu``, ``chrf``: sacreBLEU corpus scores of greedy
+            translations against the references prepared by
+            :func:`prepare_reference` (lowercase, punctuation stripped), with
+            ``bleu_signature``/``chrf_signature``; ``num_pairs``.
+        """
+        if not pairs:
+            raise ValueError("evaluate() got no pairs; pass [(english, spanish), ...].")
+        english = [e for e, _ in pairs]
+        spanish = [wrap_target(s) for _, s in pairs]
+        counts = {"keras": [0, 0], "tokens": [0, 0]}
+        for begin in range(0, len(pairs), batch_size):
+            source = self._source_ids(english[begin : begin + batch_size])
+            target = keras.ops.convert_to_numpy(
+                self.target_vectorizer(tf.constant(spanish[begin : begin + batch_size]))
+            )
+            decoder_inputs, targets = target[:, :-1], target[:, 1:]
+            probabilities = self._call(
+                {"english": _int64(source), "spanish": _int64(decoder_inputs)}
+            )
+            predicted = np.argmax(keras.ops.convert_to_numpy(probabilities), axis=-1)
+            for key, (correct, total) in next_token_accuracies(
+                decoder_inputs, targets, predicted
+            ).items():
+                counts[key][0] += correct
+                counts[key][1] += total
+        results = {
+            "num_pairs": len(pairs),
+            "accuracy_keras": counts["keras"][0] / max(counts["keras"][1], 1),
+            "accuracy_tokens": counts["tokens"][0] / max(counts["tokens"][1], 1),
+        }
+        if translate:
+            import sacrebleu
+
+            hypotheses = self.translate(english)
+            references = [prepare_reference(s) for _, s in pairs]
+            bleu = sacrebleu.metrics.BLEU()
+            chrf = sacrebleu.metrics.CHRF()
+            results["bleu"] = bleu.corpus_score(hypotheses, [references]).score
+            results["chrf"] = chrf.corpus_score(hypotheses, [references]).score
+            results["bleu_signature"] = str(bleu.get_signature())
+            results["chrf_signature"] = str(chrf.get_signature())
+            results["hypotheses"] = hypotheses
+            results["references"] = references
+        return results
+
+    # ---- persistence -------------------------------------------------------
+    def save(self, path):
+        """Write ``model.keras`` and ``translator.json`` (vocabularies, settings) to a folder."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save(path / _MODEL_FILE)
+        meta = {
+            "model_name": self.model_name,
+            "source_vectorizer": _vectorizer_state(self.source_vectorizer),
+            "target_vectorizer": _vectorizer_state(self.target_vectorizer),
+        }
+        tmp = path / (_META_FILE + ".tmp")
+        tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        tmp.replace(path / _META_FILE)
+
+    @classmethod
+    def load(cls, path, compile=False):
+        """Rebuild a saved translator (``safe_mode=True``: no Lambda, no pickles)."""
+        path = Path(path)
+        if not (path / _META_FILE).exists():
+            raise FileNotFoundError(
+                f"No {_META_FILE} in {str(path)!r}; pass a folder written by Translator.save()."
+            )
+        meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
+        model = keras.saving.load_model(path / _MODEL_FILE, compile=compile, safe_mode=True)
+        return cls(
+            model,
+            _vectorizer_from_state(meta["source_vectorizer"]),
+            _vectorizer_from_state(meta["target_vectorizer"]),
+            meta.get("model_name"),
+        )
+
+
+__all__ = [
+    "Translator",
+    "next_token_accuracies",
+    "prepare_reference",
+    "trim_batch_padding",
+]

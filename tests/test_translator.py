@@ -1,0 +1,135 @@
+"""Translator: the whole path learns, evaluates two ways, saves, and survives bad input."""
+
+import logging
+
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+from keras_transformer.data.spa_eng import make_dataset, make_vectorizers
+from keras_transformer.models.seq2seq import build_translation_model
+from keras_transformer.translator import (
+    Translator,
+    next_token_accuracies,
+    prepare_reference,
+    trim_batch_padding,
+)
+
+# A toy "language": colours, translated word by word and in reverse order.
+ENGLISH = "red green blue black white pink gray brown".split()
+SPANISH = "rojo verde azul negro blanco rosa gris marron".split()
+LENGTH = 8
+
+
+def make_pairs(n, seed):
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(n):
+        idx = rng.integers(0, len(ENGLISH), rng.integers(2, 6))
+        pairs.append(
+            (
+                " ".join(ENGLISH[i] for i in idx).capitalize() + ".",
+                " ".join(SPANISH[i] for i in idx[::-1]).capitalize() + ".",
+            )
+        )
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def learned():
+    """A tiny Transformer trained on the reverse-and-translate task (a few seconds)."""
+    keras.utils.set_random_seed(0)
+    train = make_pairs(2000, seed=0)
+    source_vec, target_vec = make_vectorizers(train, vocab_size=20, sequence_length=LENGTH)
+    model = build_translation_model(
+        "transformer", 20, 20, LENGTH, compile=False,
+        embed_dim=32, dense_dim=64, num_heads=4, key_dim=None, dropout=0.0,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    ds = trim_batch_padding(make_dataset(train, source_vec, target_vec, batch_size=64, seed=0))
+    model.fit(ds, epochs=7, verbose=0)
+    return Translator(model, source_vec, target_vec, "transformer")
+
+
+def test_transformer_learns_the_toy_task(learned):
+    test = make_pairs(40, seed=1)
+    results = learned.evaluate(test)
+    assert results["accuracy_tokens"] >= 0.95
+    exact = sum(h == r for h, r in zip(results["hypotheses"], results["references"]))
+    assert exact >= 0.9 * len(test), list(zip(results["hypotheses"], results["references"]))
+    assert learned.translate(["Red green blue."]) == ["azul verde rojo"]
+
+
+def test_saved_translator_reloads_and_translates_identically(learned, tmp_path):
+    sentences = [e for e, _ in make_pairs(20, seed=2)] + ["Gray, gray!", "Purple red."]
+    learned.save(tmp_path / "translator")
+    reloaded = Translator.load(tmp_path / "translator")
+    assert reloaded.translate(sentences) == learned.translate(sentences)
+    ids = np.array([[3, 4, 0]], "int64")
+    prefix = np.array([[learned.start_id, 5]], "int64")
+    np.testing.assert_allclose(
+        reloaded.next_token_logits(ids, prefix), learned.next_token_logits(ids, prefix), atol=1e-6
+    )
+
+
+def test_bad_input_does_not_crash(learned, caplog):
+    odd = ["", "   ", None, "?!...", "日本語のテキスト", "Café naïve façade.", "Ünïcödé red"]
+    with caplog.at_level(logging.WARNING):
+        out = learned.translate(odd + ["red " * 40])
+    assert out[:4] == ["", "", "", ""]
+    assert all(isinstance(s, str) for s in out)
+    assert "truncated" in caplog.text
+    assert learned.translate("") == ""
+    assert learned.translate([]) == []
+
+
+def test_batched_translation_matches_one_at_a_time(learned):
+    sentences = [e for e, _ in make_pairs(12, seed=3)]
+    assert learned.translate(sentences, batch_size=5) == [learned.translate(s) for s in sentences]
+
+
+def test_two_accuracies_differ_exactly_by_the_pad_after_end():
+    # [start]=2 a=5 b=6 [end]=3; the model gets "b" wrong and "[end]" right.
+    decoder_inputs = np.array([[2, 5, 6, 3, 0, 0]])
+    targets = np.array([[5, 6, 3, 0, 0, 0]])
+    predicted = np.array([[5, 7, 3, 0, 4, 4]])
+    counts = next_token_accuracies(decoder_inputs, targets, predicted)
+    # Keras way: 4 positions (inputs [start] a b [end]), the pad target after [end] counts.
+    assert counts["keras"] == (3, 4)
+    # Real tokens: a, b, [end] only.
+    assert counts["tokens"] == (2, 3)
+
+
+class AlwaysPadding:
+    """A stand-in model that always predicts the padding id 0."""
+
+    name = "always_padding"
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def __call__(self, inputs, training=False):
+        return tf.one_hot(tf.zeros_like(inputs["spanish"]), self.vocab)
+
+
+def test_evaluate_counts_the_padding_hit_only_the_keras_way(learned):
+    pairs = [("Red.", "Rojo."), ("Red green blue.", "Azul verde rojo.")]
+    translator = Translator(
+        AlwaysPadding(len(learned.vocabulary)), learned.source_vectorizer,
+        learned.target_vectorizer,
+    )
+    results = translator.evaluate(pairs, translate=False)
+    # Decoder inputs: [start] rojo [end] (3) and [start] azul verde rojo [end] (5);
+    # the only "hit" is the padding target after each [end].
+    assert results["accuracy_keras"] == pytest.approx(2 / 8)
+    assert results["accuracy_tokens"] == 0.0
+
+
+def test_references_are_prepared_like_the_model_output():
+    assert prepare_reference("¿Dónde está el Café?") == "dónde está el café"
+    assert prepare_reference("  Hola,   Tom!  ") == "hola tom"
