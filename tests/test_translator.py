@@ -133,3 +133,24 @@ def test_evaluate_counts_the_padding_hit_only_the_keras_way(learned):
 def test_references_are_prepared_like_the_model_output():
     assert prepare_reference("¿Dónde está el Café?") == "dónde está el café"
     assert prepare_reference("  Hola,   Tom!  ") == "hola tom"
+
+
+@pytest.mark.parametrize("name", ["transformer", "gru-attention"])
+def test_accuracy_keras_is_what_keras_fit_reports(learned, name):
+    # The decoder input's padding mask reaches the output, so Keras' own
+    # masked "accuracy" is measure (a), not accuracy over real tokens.
+    keras.utils.set_random_seed(1)
+    pairs = make_pairs(64, seed=4)
+    sizes = (
+        {"embed_dim": 16, "dense_dim": 16, "num_heads": 2}
+        if name == "transformer"
+        else {"embed_dim": 8, "latent_dim": 8}
+    )
+    model = build_translation_model(name, 20, 20, LENGTH, **sizes)
+    ds = make_dataset(pairs, learned.source_vectorizer, learned.target_vectorizer, 16, False)
+    reported = model.evaluate(ds, verbose=0, return_dict=True)["accuracy"]
+    ours = Translator(model, learned.source_vectorizer, learned.target_vectorizer).evaluate(
+        pairs, translate=False
+    )
+    assert reported == pytest.approx(ours["accuracy_keras"], abs=1e-6)
+    assert reported != pytest.approx(ours["accuracy_tokens"], abs=1e-3)
