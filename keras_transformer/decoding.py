@@ -149,6 +149,9 @@ class Decoder:
             `keras_transformer.models.seq2seq`.
         start_id, end_id: token ids of `[start]` and `[end]`.
         max_length: the most tokens generated after `[start]`.
+        stepper: an object with `encode` and `step` (see above) to decode a
+            model this module does not know; by default one is picked by
+            the model's layer names.
 
     `greedy` and `beam` take `(B, S)` source token ids and return `(B,
     max_length)` generated ids (after `[start]`; 0 after `[end]`). Each is
@@ -156,12 +159,12 @@ class Decoder:
     `trace_count` counts compilations.
     """
 
-    def __init__(self, model, start_id, end_id, max_length=20):
+    def __init__(self, model, start_id, end_id, max_length=20, stepper=None):
         self.model = model
         self.start_id = int(start_id)
         self.end_id = int(end_id)
         self.max_length = int(max_length)
-        self.stepper = stepper_for(model, self.max_length)
+        self.stepper = stepper or stepper_for(model, self.max_length)
         self.trace_count = 0
         self._greedy = _compile(self._greedy_loop)
         self._beam = _compile(self._beam_loop, static_argnums=(1, 2))

@@ -1,0 +1,270 @@
+"""Translation decoding speed, side by side on the same trained weights and sentences.
+
+Methods (all greedy unless noted; all on the same real test sentences):
+  book          one sentence at a time, the whole model re-run on the whole
+                prefix at every step (the chapter's algorithm, written here as
+                the reference; its forward pass is compiled, the loop is not)
+  hub-sampler   keras_hub.samplers.GreedySampler, batched and compiled, no
+                key/value cache (as the KerasHub translation example uses it)
+  hub-cached    keras_hub.layers.TransformerDecoder holding the same weights,
+                driven with its own self/cross-attention caches by this
+                package's compiled loop (the strongest peer)
+  ours          keras_transformer.decoding.Decoder: cached, compiled, batched,
+                early exit; batched and one sentence at a time
+  ours-beam4    the same with beam search, beam 4, length penalty 0.6
+
+    python benchmarks/bench_decode.py --arrays output/accel/arrays.npz --weights output/accel/gpu
+    python benchmarks/bench_decode.py --arrays output/accel/arrays.npz --translator output/ch11_translation/transformer/translator
+
+`--arrays` is written by `chapters/ch11_translation_accelerator.py prepare`
+(tokenized splits and the [start]/[end] ids); the model comes from that
+script's trained weight files (`--weights`) or from a saved translator.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
+
+from keras_transformer.decoding import Decoder, TransformerStepper, _compile  # noqa: E402
+
+
+def load_model(args):
+    if args.translator:
+        from keras_transformer.translator import Translator
+
+        return Translator.load(args.translator).model
+    from ch11_translation_accelerator import build_model, load_weight_chunks
+
+    model = build_model()
+    model.set_weights(load_weight_chunks(args.weights))
+    return model
+
+
+class PeakMemory:
+    """Peak resident memory above the start (host), sampled every 5 ms."""
+
+    def __enter__(self):
+        import psutil
+
+        self.process = psutil.Process()
+        self.base = self.peak = self.process.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self):
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.mib = (self.peak - self.base) / 2**20
+
+
+def device_peak_mib():
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    stats = jax.devices()[0].memory_stats() or {}
+    return stats.get("peak_bytes_in_use", 0) / 2**20 or None
+
+
+# -- the book's algorithm -----------------------------------------------------
+def book_greedy(model, source, start_id, end_id, max_length):
+    """One sentence at a time; full model on the padded prefix each step."""
+    forward = _compile(lambda s, t: model({"english": s, "spanish": t}, training=False))
+    outputs = np.zeros((len(source), max_length), "int32")
+    for row, sentence in enumerate(source):
+        target = np.zeros((1, max_length), "int32")
+        target[0, 0] = start_id
+        for i in range(max_length):
+            probabilities = forward(sentence[None, :], target)
+            token = int(np.argmax(ops.convert_to_numpy(probabilities)[0, i]))
+            outputs[row, i] = token
+            if token == end_id:
+                break
+            if i + 1 < max_length:
+                target[0, i + 1] = token
+    return outputs
+
+
+# -- keras-hub, two ways -------------------------------------------------------
+def hub_sampler_greedy(model, start_id, end_id, max_length):
+    import keras_hub
+
+    sampler = keras_hub.samplers.GreedySampler()
+
+    def generate(source):
+        batch = ops.shape(source)[0]
+        prompt = ops.concatenate(
+            [ops.full((batch, 1), start_id, "int32"), ops.zeros((batch, max_length), "int32")], axis=1
+        )
+
+        def next_fn(prompt, cache, index):
+            probabilities = model({"english": source, "spanish": prompt[:, :-1]}, training=False)
+            logits = ops.log(ops.maximum(ops.take(probabilities, index - 1, axis=1), 1e-30))
+            return logits, None, cache
+
+        return sampler(next=next_fn, prompt=prompt, index=1, stop_token_ids=[end_id])[:, 1:]
+
+    return _compile(generate)
+
+
+class HubCachedStepper(TransformerStepper):
+    """Our embeddings and output layer around keras-hub's decoder with our weights."""
+
+    def __init__(self, model, max_length):
+        import keras_hub
+
+        super().__init__(model, max_length)
+        ours = self.decoder
+        if ours.key_dim * ours.num_heads != ours.embed_dim:
+            raise ValueError("keras-hub's decoder needs key_dim == embed_dim // num_heads")
+        hub = keras_hub.layers.TransformerDecoder(
+            ours.dense_dim, ours.num_heads, layer_norm_epsilon=ours.layer_norm_epsilon
+        )
+        hub.build((None, None, ours.embed_dim), (None, None, ours.embed_dim))
+        for h, o in [
+            (hub._self_attention_layer, ours.self_attention),
+            (hub._self_attention_layer_norm, ours.self_attention_norm),
+            (hub._cross_attention_layer, ours.cross_attention),
+            (hub._cross_attention_layer_norm, ours.cross_attention_norm),
+            (hub._feedforward_intermediate_dense, ours.dense_proj_in),
+            (hub._feedforward_output_dense, ours.dense_proj_out),
+            (hub._feedforward_layer_norm, ours.dense_proj_norm),
+        ]:
+            h.set_weights(o.get_weights())
+        self.hub = hub
+
+    def step(self, state, token, index):
+        self_cache, cross_cache, source_mask = state
+        x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
+        x, self_cache, cross_cache = self.hub(
+            x,
+            encoder_sequence=ops.zeros((ops.shape(x)[0], 1, ops.shape(x)[2])),
+            encoder_padding_mask=source_mask,
+            self_attention_cache=self_cache,
+            self_attention_cache_update_index=index,
+            cross_attention_cache=cross_cache,
+        )
+        probabilities = self.output_projection(x)[:, 0]
+        log_probs = ops.log(ops.maximum(ops.cast(probabilities, "float32"), 1e-30))
+        return log_probs, (self_cache, cross_cache, source_mask)
+
+
+# -- timing --------------------------------------------------------------------
+def time_method(name, run, sentences, repeats, batch):
+    outputs, times = None, []
+    with PeakMemory() as memory:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = [np.asarray(run(sentences[i : i + batch])) for i in range(0, len(sentences), batch)]
+            times.append(time.perf_counter() - start)
+            outputs = np.concatenate(result)[:, : outputs_width]
+    seconds = statistics.median(times)
+    print(f"{name}: {seconds / len(sentences) * 1e3:.2f} ms/sentence", file=sys.stderr)
+    return outputs, seconds, memory.mib
+
+
+outputs_width = 20
+
+
+def main(argv=None):
+    global outputs_width
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--arrays", required=True, help="arrays.npz from ch11_translation_accelerator.py prepare")
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--weights", help="weight files from ch11_translation_accelerator.py train")
+    group.add_argument("--translator", help="a saved Translator folder (needs TensorFlow)")
+    parser.add_argument("--sentences", type=int, default=512, help="test sentences decoded by every method")
+    parser.add_argument("--book-sentences", type=int, default=64,
+                        help="sentences for the (slow) book method; it is timed per sentence")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch of the batched methods")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
+    parser.add_argument("--skip", nargs="*", default=[], help="methods to leave out")
+    parser.add_argument("--markdown", help="also write the table here")
+    args = parser.parse_args(argv)
+
+    data = np.load(args.arrays)
+    source = data["test_source"][: args.sentences].astype("int32")
+    start_id, end_id = int(data["start_id"]), int(data["end_id"])
+    max_length = source.shape[1]
+    outputs_width = max_length
+    model = load_model(args)
+    ours = Decoder(model, start_id, end_id, max_length)
+    methods = {
+        "book": (lambda s: book_greedy(model, s, start_id, end_id, max_length), 1, args.book_sentences, 1),
+        "hub-sampler": (hub_sampler_greedy(model, start_id, end_id, max_length), args.batch_size, None, args.repeats),
+        "hub-cached": (
+            Decoder(model, start_id, end_id, max_length, stepper=HubCachedStepper(model, max_length)).greedy,
+            args.batch_size, None, args.repeats,
+        ),
+        "ours": (ours.greedy, args.batch_size, None, args.repeats),
+        "ours, one at a time": (ours.greedy, 1, 64, args.repeats),
+        "ours-beam4": (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None, args.repeats),
+    }
+    rows, results = [], {}
+    for name, (run, batch, limit, repeats) in methods.items():
+        if name in args.skip:
+            continue
+        sentences = source[: limit or len(source)]
+        run(sentences[:batch])  # compile for the batch shape (and warm up)
+        if len(sentences) % batch:
+            run(sentences[len(sentences) // batch * batch :])
+        outputs, seconds, mib = time_method(name, run, sentences, repeats, batch)
+        results[name] = outputs
+        rows.append((name, batch, len(sentences), seconds, mib))
+
+    reference = results.get("book")
+    device = keras.backend.backend()
+    if device == "jax":
+        import jax
+
+        device += " on " + jax.devices()[0].device_kind
+    lines = [
+        f"Greedy decoding of real test sentences (max {max_length} tokens, early exit at [end]); "
+        f"{device}, {platform.machine()} with {os.cpu_count()} cores, {date.today()}; "
+        f"median of {args.repeats} runs (book: one run).",
+        "",
+        "| method | batch | sentences | ms / sentence | sentences / s | vs book | peak host memory (MiB) | same tokens as book |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    book_ms = None
+    for name, batch, count, seconds, mib in rows:
+        ms = seconds / count * 1e3
+        book_ms = ms if name == "book" else book_ms
+        same = "-"
+        if reference is not None and name != "book":
+            n = min(len(reference), len(results[name]))
+            same = f"{np.mean(np.all(results[name][:n] == reference[:n], axis=1)):.0%}"
+        speedup = f"{book_ms / ms:.0f}x" if book_ms else "-"
+        lines.append(f"| {name} | {batch} | {count} | {ms:.2f} | {1e3 / ms:.0f} | {speedup} | {mib:.0f} | {same} |")
+    peak = device_peak_mib()
+    if peak:
+        lines.append(f"\nDevice memory peak over the whole run: {peak:.0f} MiB.")
+    table = "\n".join(lines)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()

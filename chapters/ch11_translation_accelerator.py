@@ -1,0 +1,239 @@
+"""Chapter 11 translation, trained on an accelerator machine that has no TensorFlow.
+
+Three steps, so the text processing (TensorFlow's `TextVectorization`) stays
+on the machine that has TensorFlow and the training runs under any Keras
+backend, e.g. JAX on a GPU:
+
+    # 1. here: split, adapt the vectorizers, tokenize to arrays (a few MB)
+    python chapters/ch11_translation_accelerator.py prepare --data-dir ../shared/datasets/spa-eng.zip \
+        --out output/accel
+    # 2. on the accelerator (KERAS_BACKEND=jax, no TensorFlow needed)
+    KERAS_BACKEND=jax python chapters/ch11_translation_accelerator.py train \
+        --arrays output/accel/arrays.npz --out $OUT --epochs 30
+    # 3. here: put the trained weights into the translator and evaluate on the test split
+    python chapters/ch11_translation_accelerator.py assemble --prepared output/accel \
+        --weights $OUT --out output/accel/trained
+
+The model is the book's Transformer (embed 256, dense 2048, 8 heads, one
+encoder and one decoder layer, dropout 0.5, rmsprop, batch 64) with this
+package's default `key_dim = embed_dim // num_heads`.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+CHUNK_BYTES = 15 * 2**20  # files that come back from a device are at most 16 MiB
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    prepare = sub.add_parser("prepare", help="split, adapt vectorizers, tokenize to arrays (needs TensorFlow)")
+    prepare.add_argument("--data-dir", default=None, help="spa-eng.zip or its folder (default: download)")
+    prepare.add_argument("--out", required=True, help="folder for arrays.npz and the untrained translator")
+    prepare.add_argument("--seed", type=int, default=1337, help="split seed (default 1337)")
+
+    train = sub.add_parser("train", help="train on the arrays under any Keras backend")
+    train.add_argument("--arrays", required=True, help="arrays.npz written by prepare")
+    train.add_argument("--out", required=True, help="folder for the weight chunks and history.json")
+    train.add_argument("--epochs", type=int, default=30, help="epochs (the book: 30)")
+    train.add_argument("--batch-size", type=int, default=64, help="batch size (the book: 64)")
+    train.add_argument("--seed", type=int, default=1337, help="seed for initialization and shuffling")
+    train.add_argument(
+        "--time-budget", type=float, default=None,
+        help="stop after the epoch that passes this many seconds (the epochs run are reported)",
+    )
+    train.add_argument("--limit", type=int, default=None, help="use only the first N pairs of each split (smoke tests)")
+    train.add_argument("--steps-per-execution", type=int, default=32,
+                       help="training steps per compiled call (less dispatch overhead)")
+
+    assemble = sub.add_parser("assemble", help="load trained weights into the translator and evaluate (needs TensorFlow)")
+    assemble.add_argument("--prepared", required=True, help="the prepare --out folder")
+    assemble.add_argument("--weights", required=True, help="the train --out folder")
+    assemble.add_argument("--out", required=True, help="folder for the trained translator and results.json")
+    assemble.add_argument("--data-dir", default=None, help="spa-eng.zip or its folder (for the test split)")
+    assemble.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test pairs only")
+    return parser.parse_args(argv)
+
+
+def build_model():
+    from keras_transformer.models.seq2seq import build_translation_model
+
+    return build_translation_model("transformer", key_dim=None)
+
+
+def prepare(args):
+    from keras_transformer.data.spa_eng import load_pairs, make_vectorizers, split_pairs, wrap_target
+    from keras_transformer.translator import Translator
+
+    loaded = load_pairs(args.data_dir)
+    train, val, test = split_pairs(loaded.pairs, seed=args.seed)
+    source_vec, target_vec = make_vectorizers(train)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def tokenize(pairs):
+        source = np.asarray(source_vec([e for e, _ in pairs]), dtype="int16")
+        target = np.asarray(target_vec([wrap_target(s) for _, s in pairs]), dtype="int16")
+        return source, target
+
+    arrays = {}
+    for name, pairs in (("train", train), ("val", val), ("test", test)):
+        arrays[f"{name}_source"], arrays[f"{name}_target"] = tokenize(pairs)
+    vocabulary = target_vec.get_vocabulary()
+    arrays["start_id"] = np.int32(vocabulary.index("[start]"))
+    arrays["end_id"] = np.int32(vocabulary.index("[end]"))
+    np.savez_compressed(out / "arrays.npz", **arrays)
+    Translator(build_model(), source_vec, target_vec, "transformer").save(out / "translator")
+    print(f"{len(train)} train, {len(val)} val, {len(test)} test pairs ({loaded.skipped} skipped); "
+          f"arrays in {out / 'arrays.npz'}")
+
+
+class TimeBudget:
+    """Stop training after the epoch in which `seconds` have passed."""
+
+    def __new__(cls, seconds):
+        import keras
+
+        class _TimeBudget(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                if time.perf_counter() - self.start > seconds:
+                    print(f"time budget of {seconds:.0f}s reached after epoch {epoch + 1}")
+                    self.model.stop_training = True
+
+        return _TimeBudget()
+
+
+def save_weight_chunks(weights, out):
+    """Weights as float32 .npz files of at most CHUNK_BYTES each."""
+    chunks, current, size = [], {}, 0
+    for i, w in enumerate(weights):
+        if current and size + w.nbytes > CHUNK_BYTES:
+            chunks.append(current)
+            current, size = {}, 0
+        current[f"w{i:03d}"] = w
+        size += w.nbytes
+    chunks.append(current)
+    for n, chunk in enumerate(chunks):
+        np.savez(Path(out) / f"weights-{n}.npz", **chunk)
+    return len(chunks)
+
+
+def load_weight_chunks(folder):
+    merged = {}
+    for path in sorted(Path(folder).glob("weights-*.npz")):
+        with np.load(path) as data:
+            merged.update({k: data[k] for k in data.files})
+    return [merged[k] for k in sorted(merged)]
+
+
+def train(args):
+    import keras
+
+    keras.utils.set_random_seed(args.seed)
+    data = np.load(args.arrays)
+    model = build_model()
+    model.compile(
+        optimizer="rmsprop",
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=args.steps_per_execution,
+    )
+
+    def split(name):
+        source = data[f"{name}_source"][: args.limit].astype("int32")
+        target = data[f"{name}_target"][: args.limit].astype("int32")
+        return {"english": source, "spanish": target[:, :-1]}, target[:, 1:]
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best = str(Path("/tmp") / "ch11_translation_best.weights.h5")
+    callbacks = [keras.callbacks.ModelCheckpoint(best, save_best_only=True, save_weights_only=True)]
+    if args.time_budget:
+        callbacks.append(TimeBudget(args.time_budget))
+    start = time.perf_counter()
+    history = model.fit(
+        *split("train"),
+        validation_data=split("val"),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    seconds = time.perf_counter() - start
+    model.load_weights(best)
+    chunks = save_weight_chunks(model.get_weights(), out)
+    val_loss = history.history["val_loss"]
+    summary = {
+        "backend": keras.backend.backend(),
+        "devices": _devices(),
+        "epochs_run": len(val_loss),
+        "best_epoch": int(np.argmin(val_loss)) + 1,
+        "train_seconds": round(seconds, 1),
+        "history": history.history,
+        "weight_files": chunks,
+        "command": " ".join(sys.argv),
+    }
+    (out / "history.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+
+
+def _devices():
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [d.device_kind for d in jax.devices()]
+    return []
+
+
+def assemble(args):
+    from keras_transformer.data.spa_eng import load_pairs, split_pairs
+    from keras_transformer.training import write_json
+    from keras_transformer.translator import Translator
+
+    translator = Translator.load(Path(args.prepared) / "translator")
+    translator.model.set_weights(load_weight_chunks(args.weights))
+    out = Path(args.out)
+    translator.save(out / "translator")
+    _, _, test = split_pairs(load_pairs(args.data_dir).pairs, seed=1337)
+    if args.eval_limit:
+        test = test[: args.eval_limit]
+    start = time.perf_counter()
+    results = translator.evaluate(test)
+    results["eval_seconds"] = round(time.perf_counter() - start, 1)
+    training = json.loads((Path(args.weights) / "history.json").read_text())
+    samples = list(zip([e for e, _ in test[:10]], results["hypotheses"][:10], results["references"][:10]))
+    summary = {
+        "model": "transformer (key_dim=32)",
+        "test_pairs": len(test),
+        **{k: results[k] for k in results if k not in ("hypotheses", "references")},
+        "training": {k: v for k, v in training.items() if k != "history"},
+        "samples": samples,
+    }
+    write_json(out / "results.json", summary)
+    print(json.dumps({k: v for k, v in summary.items() if k != "samples"}, indent=2))
+    for english, hypothesis, reference in samples:
+        print(f"{english}\n  -> {hypothesis}\n  (reference: {reference})")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    {"prepare": prepare, "train": train, "assemble": assemble}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
