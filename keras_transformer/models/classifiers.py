@@ -343,8 +343,6 @@ def _machine():
     import os
     import platform
 
-    import tensorflow as tf
-
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -354,16 +352,25 @@ def _machine():
                     break
     except OSError:
         pass
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-    return {
+    machine = {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
-        "gpus": gpus,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "backend": keras.backend.backend(),
     }
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        machine["tensorflow"] = tf.__version__
+        machine["gpus"] = [d.name for d in tf.config.list_physical_devices("GPU")]
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        machine["jax"] = jax.__version__
+        machine["gpus"] = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    return machine
 
 
 def train_and_evaluate(
@@ -484,4 +491,130 @@ def train_and_evaluate(
     write_json(output_dir / "results.json", results)
     if (output_dir / "resume").exists():  # BackupAndRestore leaves it when fit stopped early
         shutil.rmtree(output_dir / "resume", ignore_errors=True)
+    return results
+
+
+# ---------------------------------------------------------------------------
+# The same sequence models from pre-vectorized arrays, on any Keras backend.
+# For machines without TensorFlow (an accelerator with JAX, say): vectorize
+# once where TensorFlow is, carry the arrays, train there.
+
+
+def export_token_arrays(path, data_dir=None, source="archive", seed=1337, vocab_size=20000, sequence_length=600):
+    """Vectorize IMDB once for the sequence models; save ids, labels and vocabulary.
+
+    The vectorizer is adapted on the training split only, exactly as in
+    :func:`train_and_evaluate`. Ids are stored as uint16 (vocab < 65,536),
+    padded to ``sequence_length``, in a compressed ``.npz``.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_transformer.data.imdb import load_imdb_texts
+
+    if vocab_size > 65536:
+        raise ValueError(f"vocab_size={vocab_size} does not fit uint16 arrays; use at most 65536.")
+    train, val, test = load_imdb_texts(data_dir, source=source, seed=seed)
+    vectorizer = make_vectorizer("transformer", vocab_size, sequence_length)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(train.texts)).batch(512))
+
+    def ids(texts):
+        chunks = [vectorizer(tf.constant(texts[i : i + 1000])).numpy() for i in range(0, len(texts), 1000)]
+        return np.concatenate(chunks).astype(np.uint16)
+
+    arrays = {}
+    for split_name, split in (("train", train), ("val", val), ("test", test)):
+        arrays[f"x_{split_name}"] = ids(list(split.texts))
+        arrays[f"y_{split_name}"] = np.asarray(split.labels, dtype=np.uint8)
+    arrays["vocabulary"] = np.asarray(vectorizer.get_vocabulary())
+    np.savez_compressed(path, **arrays)
+    return {k: v.shape for k, v in arrays.items()}
+
+
+class _Deadline(keras.callbacks.Callback):
+    """Stop after the epoch during which ``deadline`` (time.time()) passes."""
+
+    def __init__(self, deadline):
+        super().__init__()
+        self.deadline = deadline
+        self.stopped = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        if self.deadline is not None and time.time() > self.deadline:
+            self.stopped = True
+            self.model.stop_training = True
+
+
+def train_on_arrays(name, arrays_path, output_dir, epochs=None, batch_size=32, seed=1337, deadline=None,
+                    command=None, verbose="auto", **model_kwargs):
+    """Train sequence model ``name`` on :func:`export_token_arrays` output; any backend.
+
+    Keeps the best validation epoch's weights (``best.weights.h5``),
+    evaluates them on the test set and writes ``results.json`` and
+    ``history.csv`` under ``output_dir``. Every review is padded to the
+    exported length (fixed shapes compile once under XLA). ``deadline``
+    (seconds since the epoch) stops training after the epoch that passes
+    it; ``results.json`` then says so and how many epochs ran.
+    """
+    import datetime
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from keras_transformer.training import read_history_csv, write_json
+
+    _check_name(name)
+    if name in BAG_OF_WORDS:
+        raise ValueError(f"train_on_arrays takes sequence models only, not {name!r}; use train_and_evaluate.")
+    start = time.perf_counter()
+    epochs = BOOK_EPOCHS[name] if epochs is None else int(epochs)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("history.csv", "best.weights.h5", "results.json"):
+        if (output_dir / stale).exists():
+            (output_dir / stale).unlink()
+    keras.utils.set_random_seed(seed)
+    data = np.load(arrays_path)
+    x = {k: data[f"x_{k}"].astype("int32") for k in ("train", "val", "test")}
+    y = {k: data[f"y_{k}"].astype("float32") for k in ("train", "val", "test")}
+    model = build_classifier(name, **model_kwargs)
+    stopper = _Deadline(deadline)
+    callbacks = [
+        _EpochTimer(),
+        keras.callbacks.ModelCheckpoint(
+            str(output_dir / "best.weights.h5"), monitor="val_accuracy", mode="max",
+            save_best_only=True, save_weights_only=True,
+        ),
+        keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
+        stopper,
+    ]
+    model.fit(x["train"], y["train"], validation_data=(x["val"], y["val"]), epochs=epochs,
+              batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=verbose)
+    model.load_weights(output_dir / "best.weights.h5")
+    test_loss, test_accuracy = model.evaluate(x["test"], y["test"], batch_size=batch_size, verbose=verbose)
+    history = read_history_csv(output_dir / "history.csv")
+    val_accuracy = history.get("val_accuracy", [])
+    epoch_seconds = history.get("epoch_seconds", [])
+    results = {
+        "model": name,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "epochs_requested": epochs,
+        "epochs_run": len(val_accuracy),
+        "stopped_by_deadline": stopper.stopped,
+        "best_epoch": max(range(len(val_accuracy)), key=val_accuracy.__getitem__) + 1 if val_accuracy else None,
+        "best_val_accuracy": max(val_accuracy) if val_accuracy else None,
+        "train_seconds": float(sum(epoch_seconds)),
+        "seconds_per_epoch_median": float(sorted(epoch_seconds)[len(epoch_seconds) // 2]) if epoch_seconds else None,
+        "wall_time_s": time.perf_counter() - start,
+        "settings": {"batch_size": batch_size, "seed": seed, "trim_padding": False,
+                     "train_val_test": [len(y["train"]), len(y["val"]), len(y["test"])], **model_kwargs},
+        "command": command,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": _machine(),
+    }
+    write_json(output_dir / "results.json", results)
     return results
