@@ -54,6 +54,10 @@ def parse_args(argv=None):
         "--encoder-dropout", type=float, default=0.0, help="dropout inside the Transformer encoder (default 0, the book's)"
     )
     parser.add_argument(
+        "--pooling", choices=("max", "mean"), default="max",
+        help="Transformers' pooling over time, padding skipped (default max, the book's)",
+    )
+    parser.add_argument(
         "--learning-rate", type=float, default=None, help="rmsprop learning rate (default: Keras's, 0.001)"
     )
     parser.add_argument(
@@ -89,6 +93,7 @@ def main(argv=None):
         key_dim=args.key_dim,
         dropout=args.dropout,
         encoder_dropout=args.encoder_dropout,
+        pooling=args.pooling,
         learning_rate=args.learning_rate,
     )
     print(

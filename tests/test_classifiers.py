@@ -90,12 +90,14 @@ def test_every_model_trains_and_its_raw_string_model_round_trips(name, tmp_path)
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", PADDING_INVARIANT)
-def test_padding_changes_nothing_for_mask_aware_models(name):
+@pytest.mark.parametrize(
+    "name, options", [(name, {}) for name in PADDING_INVARIANT] + [("transformer-positional", {"pooling": "mean"})]
+)
+def test_padding_changes_nothing_for_mask_aware_models(name, options):
     """A review padded to 24 tokens and the same review trimmed to its length agree."""
     texts, _ = tiny_reviews(8)
     vectorizer = adapted(name, texts)
-    model = build_classifier(name, dropout=0.0, **TINY)
+    model = build_classifier(name, dropout=0.0, **options, **TINY)
     ids = vectorizer(tf.constant(texts)).numpy()
     padded = ops.convert_to_numpy(model(ids))
     for i, row in enumerate(ids):

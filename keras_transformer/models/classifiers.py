@@ -181,6 +181,7 @@ def build_classifier(
     lstm_units=32,
     dropout=0.5,
     encoder_dropout=0.0,
+    pooling="max",
     optimizer="rmsprop",
     learning_rate=None,
     compile=True,
@@ -198,6 +199,8 @@ def build_classifier(
         lstm_units: units per direction of the BiLSTM (book: 32).
         dropout: dropout before the output layer (book: 0.5).
         encoder_dropout: dropout inside the Transformer encoder (book: 0).
+        pooling: how the Transformers pool over time: ``"max"`` (book's) or
+            ``"mean"``; both skip padded steps.
         optimizer, learning_rate: the optimizer (book: rmsprop at its default
             rate); ``learning_rate=None`` keeps the optimizer's default.
         compile: compile with binary crossentropy and accuracy.
@@ -231,7 +234,12 @@ def build_classifier(
             x = TransformerEncoder(
                 embed_dim, dense_dim, num_heads, key_dim=key_dim, dropout=encoder_dropout
             )(x)
-            x = MaskedGlobalMaxPooling1D()(x)
+            if pooling == "max":
+                x = MaskedGlobalMaxPooling1D()(x)
+            elif pooling == "mean":
+                x = layers.GlobalAveragePooling1D()(x)  # Keras averages over unmasked steps
+            else:
+                raise ValueError(f"pooling={pooling!r} is not supported; use 'max' or 'mean'.")
     x = layers.Dropout(dropout)(x)
     outputs = layers.Dense(1, activation="sigmoid")(x)
     model = keras.Model(inputs, outputs, name=name.replace("-", "_"))
