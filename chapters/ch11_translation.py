@@ -29,7 +29,7 @@ from keras_transformer.data.spa_eng import (
     split_pairs,
 )
 from keras_transformer.models.seq2seq import MODEL_NAMES, build_translation_model
-from keras_transformer.translator import Translator, trim_batch_padding
+from keras_transformer.translator import Translator, plot_attention, trim_batch_padding
 
 BOOK_EPOCHS = {"gru": 15, "gru-attention": 15, "transformer": 30}
 BOOK_VAL_ACCURACY = {"gru": 0.64, "transformer": 0.67}
@@ -72,6 +72,13 @@ def parse_args(argv=None):
         type=int,
         default=None,
         help="use only the first N training pairs (smoke tests; default: all)",
+    )
+    parser.add_argument(
+        "--attend",
+        default=None,
+        metavar="SENTENCE",
+        help="English sentence whose cross-attention heatmap is written to attention.png "
+        "(transformer and gru-attention only)",
     )
     parser.add_argument(
         "--skip-training",
@@ -145,6 +152,14 @@ def main(argv=None):
     translations = translator.translate([english for english, _ in samples])
     for (english, spanish), output in zip(samples, translations):
         print(f"-\n{english}\n  reference: {spanish}\n  model:     {output}")
+
+    if args.attend:
+        source_tokens, output_tokens, weights = translator.attention_map(args.attend)
+        plot_attention(
+            source_tokens, output_tokens, weights, output_dir / "attention.png",
+            title=f"{args.model} cross-attention",
+        )
+        print(f"attention heatmap for {args.attend!r}: {output_dir / 'attention.png'}")
 
     val_accuracy = history.get("val_accuracy", [])
     results = {

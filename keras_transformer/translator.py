@@ -104,6 +104,40 @@ def prepare_reference(spanish):
     return " ".join(standardized.split())
 
 
+def _cross_attention_layer(model):
+    names = {layer.name for layer in model.layers}
+    if "decoder" in names:
+        return model.get_layer("decoder").cross_attention
+    if "attention" in names:
+        return model.get_layer("attention")
+    raise ValueError(
+        f"Model {model.name!r} has no attention over the source (the plain 'gru' model); "
+        "use a 'transformer' or 'gru-attention' model."
+    )
+
+
+def plot_attention(source_tokens, output_tokens, weights, path, title=None):
+    """Heatmap of ``weights`` (outputs x sources) to a PNG, the chapter's "cafe <-> café" picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(
+        figsize=(1.0 + 0.6 * len(source_tokens), 1.0 + 0.45 * len(output_tokens))
+    )
+    ax.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
+    ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=45, ha="right")
+    ax.set_yticks(range(len(output_tokens)), output_tokens)
+    ax.set_xlabel("English (source)")
+    ax.set_ylabel("Spanish (generated)")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def _int64(ids):
     return np.asarray(ids, dtype="int64")
 
@@ -275,6 +309,47 @@ class Translator:
         # ids the vectorizer never assigned; they read as out-of-vocabulary.
         return self.vocabulary[token_id] if token_id < len(self.vocabulary) else "[UNK]"
 
+    def attention_map(self, sentence):
+        """Cross-attention of the greedy translation of one sentence, for a heatmap.
+
+        Returns ``(source_tokens, output_tokens, weights)``: the English tokens
+        the model saw, the Spanish tokens it produced (``[end]`` last when
+        decoding stopped there) and ``(len(output_tokens), len(source_tokens))``
+        weights, averaged over heads for the Transformer. Works for
+        ``transformer`` and ``gru-attention`` models.
+
+        Example::
+
+            src, out, w = translator.attention_map("Where is the cafe?")
+            plot_attention(src, out, w, "attention.png")
+        """
+        layer = _cross_attention_layer(self.model)
+        source_ids = self._source_ids([sentence])
+        length = int(np.sum(source_ids[0] != 0))
+        if length == 0:
+            raise ValueError(f"Nothing to translate in {sentence!r}; pass a sentence with words.")
+        source_ids = source_ids[:, :length]
+        tokens = self.greedy_decode(source_ids)[0]
+        labels = [self._token(t) for t in tokens]
+        if len(tokens) < self.max_length:
+            labels.append(END_TOKEN)  # decoding stopped at [end]
+        else:
+            tokens = tokens[:-1]  # row t of the prefix predicted output token t
+        prefix = np.array([[self.start_id] + tokens], dtype="int64")
+        layer.keep_attention_weights = True
+        try:
+            # Eagerly, so the layer keeps concrete weights.
+            self.model({"english": source_ids, "spanish": prefix}, training=False)
+            weights = keras.ops.convert_to_numpy(layer.last_attention_weights)
+        finally:
+            layer.keep_attention_weights = False
+            layer.last_attention_weights = None
+        if weights.ndim == 4:  # (B, heads, T, S)
+            weights = weights.mean(axis=1)
+        source_vocabulary = self.source_vectorizer.get_vocabulary()
+        source_tokens = [str(source_vocabulary[i]) for i in source_ids[0]]
+        return source_tokens, labels, weights[0][: len(labels), :length]
+
     # ---- quality -----------------------------------------------------------
     def evaluate(self, pairs, batch_size=64, translate=True):
         """Next-token accuracy two ways, and corpus BLEU and chrF, on ``pairs``.
@@ -368,6 +443,7 @@ class Translator:
 
 __all__ = [
     "Translator",
+    "plot_attention",
     "next_token_accuracies",
     "prepare_reference",
     "trim_batch_padding",

@@ -154,3 +154,44 @@ def test_accuracy_keras_is_what_keras_fit_reports(learned, name):
     )
     assert reported == pytest.approx(ours["accuracy_keras"], abs=1e-6)
     assert reported != pytest.approx(ours["accuracy_tokens"], abs=1e-3)
+
+
+def test_attention_map_lines_up_with_the_translation(learned, tmp_path):
+    from keras_transformer.translator import plot_attention
+
+    source, output, weights = learned.attention_map("Red green blue.")
+    assert source == ["red", "green", "blue"]
+    assert output == learned.translate("Red green blue.").split() + ["[end]"]
+    assert weights.shape == (len(output), 3)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, atol=1e-5)
+    plot_attention(source, output, weights, tmp_path / "attention.png")
+    assert (tmp_path / "attention.png").stat().st_size > 0
+
+
+def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
+    import ch11_translation
+
+    lines = [f"{e}\t{s}\tCC-BY 2.0" for e, s in make_pairs(240, seed=5)] + ["no tab here"]
+    archive = make_archive("spa-eng.zip", {"spa-eng/spa.txt": "\n".join(lines) + "\n"})
+    out = tmp_path / "run"
+    results = ch11_translation.main([
+        "--model", "transformer", "--epochs", "1", "--batch-size", "64",
+        "--data-dir", str(archive), "--output-dir", str(out), "--vocab-size", "20",
+        "--sequence-length", "8", "--eval-limit", "8", "--samples", "3",
+        "--attend", "Red green.",
+    ])
+    for name in ("results.json", "curves.png", "attention.png", "best.keras", "translator/model.keras"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["epochs_run"] == 1 and saved["test_pairs"] == 36 and saved["bleu_chrf_pairs"] == 8
+    assert 0.0 <= saved["test_accuracy_tokens"] <= 1.0 and 0.0 <= saved["test_accuracy_keras"] <= 1.0
+    assert len(saved["samples"]) == 3 and results["model"] == "transformer"
+    reloaded = Translator.load(out / "translator")
+    assert reloaded.translate([s["english"] for s in saved["samples"]]) == [
+        s["model"] for s in saved["samples"]
+    ]

@@ -32,6 +32,10 @@ class LuongAttention(keras.layers.Layer):
             it from `value`'s mask (e.g. from `Embedding(mask_zero=True)`).
         return_attention_scores: also return the `(B, T, S)` weights.
 
+    With `keep_attention_weights=True` the last weights are also kept in
+    `last_attention_weights` (for plots, when the layer runs eagerly inside
+    a model).
+
     Returns:
         `(B, T, d_v)` context vectors (carrying the query's mask), and the
         weights when asked.
@@ -42,9 +46,11 @@ class LuongAttention(keras.layers.Layer):
     (2, 5, 8)
     """
 
-    def __init__(self, use_scale_weight=True, **kwargs):
+    def __init__(self, use_scale_weight=True, keep_attention_weights=False, **kwargs):
         super().__init__(**kwargs)
         self.use_scale_weight = use_scale_weight
+        self.keep_attention_weights = keep_attention_weights
+        self.last_attention_weights = None
         self.supports_masking = True
 
     def build(self, query_shape, value_shape=None):
@@ -73,6 +79,8 @@ class LuongAttention(keras.layers.Layer):
             scores = ops.where(keep, scores, ops.cast(-1e9 if scores.dtype == "float32" else -3e4, scores.dtype))
         weights = ops.softmax(scores, axis=-1)
         context = ops.matmul(weights, value)
+        if self.keep_attention_weights:
+            self.last_attention_weights = weights
         if return_attention_scores:
             return context, weights
         return context
@@ -86,4 +94,5 @@ class LuongAttention(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config["use_scale_weight"] = self.use_scale_weight
+        config["keep_attention_weights"] = self.keep_attention_weights
         return config
