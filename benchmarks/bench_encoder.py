@@ -76,6 +76,10 @@ def key_dim_of(kind, embed_dim, num_heads):
     return embed_dim if kind in ("book", "ours key_dim=embed_dim") else embed_dim // num_heads
 
 
+def matmul_gflops_bf16(size=2048, repeats=10):
+    return matmul_gflops(size, repeats, dtype="bfloat16")
+
+
 def training_flops_per_sample(length, embed_dim, dense_dim, num_heads, key_dim):
     """Multiply-adds x2 of one encoder layer, forward x3 for forward+backward."""
     width = num_heads * key_dim
@@ -106,9 +110,9 @@ def _has_keras_hub():
     return True
 
 
-def matmul_gflops(size=2048, repeats=10):
-    a = keras.random.normal((size, size))
-    b = keras.random.normal((size, size))
+def matmul_gflops(size=2048, repeats=10, dtype="float32"):
+    a = keras.random.normal((size, size), dtype=dtype)
+    b = keras.random.normal((size, size), dtype=dtype)
     ops.convert_to_numpy(ops.matmul(a, b))
     times = []
     for _ in range(repeats):
@@ -146,13 +150,28 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=6, help="training steps per timed round")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (the median is reported)")
+    parser.add_argument(
+        "--precisions",
+        nargs="*",
+        default=[],
+        choices=["mixed_bfloat16", "mixed_float16"],
+        help="also time this package's encoder under these dtype policies",
+    )
+    parser.add_argument("--only", nargs="*", default=None, help="time only these encoders (names as in the table)")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
     batches = [synthetic_batch(args, rng) for _ in range(args.steps)]
     kinds = [k for k in KINDS if k != "keras-hub" or _has_keras_hub()]
+    if args.only:
+        kinds = [k for k in kinds if k in args.only]
     models = {kind: build_classifier(kind, args) for kind in kinds}
+    for policy in args.precisions:
+        keras.mixed_precision.set_global_policy(policy)
+        models[f"ours {policy}"] = build_classifier("ours", args)
+        keras.mixed_precision.set_global_policy("float32")
+    kinds = list(models)
     for kind, model in models.items():  # compile and warm up
         for x, y in batches[:2]:
             model.train_on_batch(x, y)
@@ -168,16 +187,19 @@ def main(argv=None):
             rates[kind].append(args.steps * args.batch_size / (time.perf_counter() - start))
         print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
     peak_after = matmul_gflops()
+    peak_bf16 = matmul_gflops_bf16()
 
-    book = statistics.median(rates["book"])
+    reference = kinds[0]
+    book = statistics.median(rates[reference])
     lines = [
         f"Encoder classifier training, vocab {args.vocab_size}, length {args.sequence_length}, "
         f"embed {args.embed_dim}, {args.num_heads} heads, dense {args.dense_dim}, batch {args.batch_size}; "
         f"backend {_device()}, {platform.machine()} with {os.cpu_count()} cores, {date.today()}; "
-        f"float32 matmul {peak:.0f} GFLOP/s before and {peak_after:.0f} after the rounds; "
+        f"float32 matmul {peak:.0f} GFLOP/s before and {peak_after:.0f} after the rounds "
+        f"(bfloat16 {peak_bf16:.0f}); "
         f"median of {args.rounds} rounds of {args.steps} steps.",
         "",
-        "| encoder | key_dim | samples/s (median) | min-max | vs book | model GFLOP/s | MFU |",
+        f"| encoder | key_dim | samples/s (median) | min-max | vs {reference} | model GFLOP/s | MFU vs float32 matmul |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind in kinds:
