@@ -5,7 +5,9 @@ checkpoint, log and plot the same way.
 """
 
 import json
+import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -62,9 +64,39 @@ def training_callbacks(output_dir, monitor="val_accuracy", mode="max"):
         keras.callbacks.ModelCheckpoint(
             str(output_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
         ),
-        keras.callbacks.TerminateOnNaN(),
+        StopOnNaN(output_dir / "best.keras"),
         keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
     ]
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, saying so and where the good model is.
+
+    The best checkpoint is never overwritten by a NaN epoch (a NaN validation
+    loss or accuracy never counts as an improvement), so it stays the last
+    good model.
+    """
+
+    def __init__(self, checkpoint_path):
+        super().__init__()
+        self.checkpoint_path = Path(checkpoint_path)
+        self.stopped_at = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stopped_at = batch
+            self.model.stop_training = True
+            where = (
+                f"the best checkpoint {self.checkpoint_path} is intact"
+                if self.checkpoint_path.exists()
+                else "no checkpoint had been written yet"
+            )
+            print(
+                f"\nTraining stopped: the loss became {loss} at batch {batch}; {where}. "
+                "Try a lower learning rate or --precision float32.",
+                file=sys.stderr,
+            )
 
 
 def plot_history(history, path, metric="accuracy", title=None):
