@@ -1,0 +1,259 @@
+"""Export: .keras round trips in a fresh process, SavedModels of raw text, bad input.
+
+The chain a user ships with: a trained tiny translator and classifier are
+saved, reloaded in a fresh process (``safe_mode=True``) with identical
+outputs, exported there, then served by ``tf.saved_model.load`` in a process
+where ``import keras`` fails, and by ``saved_model_cli run`` -- always giving
+what the Keras objects gave.
+"""
+
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import (  # noqa: E402
+    LENGTH,
+    REVIEW_LENGTH,
+    REVIEWS,
+    SENTENCES,
+    last_json_line,
+    reference_translations,
+    run_python,
+    tiny_classifier,
+    tiny_translator,
+)
+
+from keras_transformer import export  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def translator():
+    return tiny_translator()
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """``(end_to_end model, classifier, vectorizer)``, transformer-positional."""
+    return tiny_classifier()
+
+
+@pytest.fixture(scope="module")
+def expected(translator, classifier):
+    """What the in-process Keras objects give for SENTENCES and REVIEWS."""
+    return {
+        "translation": reference_translations(translator, SENTENCES),
+        "probability": np.asarray(classifier[0](tf.constant(REVIEWS))).reshape(-1).tolist(),
+    }
+
+
+def _fresh_process_round_trip(kind, saved, exported):
+    """Load ``saved`` with safe_mode=True in a new process, run it, export it to ``exported``."""
+    if kind == "translator":
+        body = f"""
+            from keras_transformer.translator import Translator
+            obj = Translator.load({str(saved)!r})
+            outputs = obj.translate({SENTENCES!r})
+            export.export_translator(obj, {str(exported)!r})
+        """
+    else:
+        body = f"""
+            import keras, tensorflow as tf
+            import keras_transformer.models.classifiers  # registers the custom layers
+            obj = keras.saving.load_model({str(saved)!r}, safe_mode=True)
+            outputs = obj(tf.constant({REVIEWS!r})).numpy().reshape(-1).tolist()
+            export.export_classifier(obj, {str(exported)!r})
+        """
+    code = "import json\nfrom keras_transformer import export\n" + textwrap.dedent(body)
+    code += "print(json.dumps(outputs))\n"
+    out = run_python(code)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return last_json_line(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def chain(translator, classifier, tmp_path_factory):
+    """Save -> fresh-process load (safe_mode) -> outputs and SavedModel export, per object."""
+    root = tmp_path_factory.mktemp("chain")
+    translator.save(root / "translator")
+    classifier[0].save(root / "imdb.keras")
+    return {
+        "translator": (
+            _fresh_process_round_trip("translator", root / "translator", root / "translator_export"),
+            root / "translator_export",
+        ),
+        "classifier": (
+            _fresh_process_round_trip("classifier", root / "imdb.keras", root / "imdb_export"),
+            root / "imdb_export",
+        ),
+    }
+
+
+# ---- .keras round trip -----------------------------------------------------
+
+
+def test_translator_reloads_in_a_fresh_process_with_identical_translations(chain, translator):
+    reloaded, _ = chain["translator"]
+    assert reloaded == translator.translate(SENTENCES)
+
+
+def test_classifier_reloads_in_a_fresh_process_with_identical_probabilities(chain, expected):
+    reloaded, _ = chain["classifier"]
+    np.testing.assert_allclose(reloaded, expected["probability"], rtol=0, atol=1e-6)
+
+
+# ---- SavedModel served without keras ---------------------------------------
+
+SERVE_WITHOUT_KERAS = """
+import json, sys
+# Any import of keras or keras_transformer now fails: the SavedModels must not need them.
+sys.modules["keras"] = None
+sys.modules["keras_transformer"] = None
+import tensorflow as tf
+
+def run(path, texts, key):
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    values = serve(text=tf.constant(texts, dtype=tf.string))[key].numpy()
+    return [v.decode("utf-8") if isinstance(v, bytes) else float(v) for v in values]
+
+def error(path, value):
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    try:
+        serve(text=value)
+    except Exception as e:
+        return type(e).__name__ + ": " + str(e)
+    return None
+
+translator, classifier = sys.argv[1], sys.argv[2]
+result = {
+    "translation": run(translator, SENTENCES, "translation"),
+    "probability": run(classifier, REVIEWS, "probability"),
+    "empty_translation": run(translator, [], "translation"),
+    "empty_probability": run(classifier, [], "probability"),
+    "int_input": error(translator, tf.constant([1, 2])),
+    "rank_2_input": error(translator, tf.constant([["Red."], ["Blue."]])),
+    "classifier_rank_2_input": error(classifier, tf.constant([["great"]])),
+    "keras_importable": any(sys.modules.get(m) is not None for m in ("keras", "keras_transformer")),
+}
+print(json.dumps(result))
+"""
+
+
+@pytest.fixture(scope="module")
+def served(chain):
+    code = f"SENTENCES = {SENTENCES!r}\nREVIEWS = {REVIEWS!r}\n" + SERVE_WITHOUT_KERAS
+    code = code.replace(
+        "sys.argv[1], sys.argv[2]",
+        f"{str(chain['translator'][1])!r}, {str(chain['classifier'][1])!r}",
+    )
+    out = run_python(code)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return last_json_line(out.stdout)
+
+
+def test_exported_translator_equals_cached_greedy_decoding_without_keras(served, expected, translator):
+    assert not served["keras_importable"]
+    assert served["translation"] == expected["translation"]
+    # The tiny model has learned to stop: [end] is cut, not printed.
+    assert all("[end]" not in t and "[start]" not in t for t in served["translation"])
+    assert any(0 < len(t.split()) < translator.max_length for t in served["translation"])
+    # Empty, whitespace-only and punctuation-only input translate to "".
+    assert served["translation"][2:5] == ["", "", ""]
+
+
+def test_exported_classifier_matches_the_keras_model_without_keras(served, expected):
+    np.testing.assert_allclose(served["probability"], expected["probability"], rtol=0, atol=1e-5)
+    assert all(0.0 <= p <= 1.0 for p in served["probability"])
+
+
+def test_empty_batch_gives_an_empty_result(served, translator, classifier):
+    assert served["empty_translation"] == [] and served["empty_probability"] == []
+    empty = tf.constant([], dtype=tf.string)
+    assert export.translation_function(translator)(empty)["translation"].shape == (0,)
+    assert export.classification_function(classifier[0])(empty)["probability"].shape == (0,)
+
+
+def test_wrong_dtype_or_rank_fed_to_the_signature_is_a_clear_error(served):
+    assert "expected to be a string tensor but is a int32 tensor" in served["int_input"]
+    for key in ("rank_2_input", "classifier_rank_2_input"):
+        assert "text_must_be_a_1D_batch_of_strings" in served[key], served[key]
+        assert "is not compatible with expected shape [?]" in served[key]
+
+
+def bytes_literal(texts):
+    """``["Rèd"]`` -> ``"[b'R\\xc3\\xa8d']"``: a literal saved_model_cli feeds as UTF-8 strings."""
+    return "[" + ", ".join(repr(text.encode("utf-8")) for text in texts) + "]"
+
+
+def _saved_model_cli():
+    script = Path(sys.executable).with_name("saved_model_cli")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+
+
+@pytest.mark.parametrize("kind", ["translator", "classifier"])
+def test_saved_model_cli_runs_the_export_with_the_same_outputs(kind, chain, expected, tmp_path):
+    import subprocess
+
+    texts, key = (SENTENCES, "translation") if kind == "translator" else (REVIEWS, "probability")
+    command = _saved_model_cli() + [
+        "run", "--dir", str(chain[kind][1]), "--tag_set", "serve",
+        "--signature_def", "serving_default",
+        # UTF-8 bytes literals (ASCII escapes): saved_model_cli cannot feed a
+        # numpy unicode array holding non-ASCII text ("Unable to convert element to UTF-8").
+        "--input_exprs", f"text={bytes_literal(texts)}",
+        "--outdir", str(tmp_path),
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    values = np.load(tmp_path / f"{key}.npy", allow_pickle=True)
+    if key == "translation":
+        assert [v.decode("utf-8") for v in values] == expected["translation"]
+    else:
+        np.testing.assert_allclose(values, expected["probability"], rtol=0, atol=1e-5)
+
+
+# ---- the Python API ---------------------------------------------------------
+
+
+def test_join_tokens_stops_at_end_or_padding_and_drops_start():
+    vocabulary = tf.constant(["", "[UNK]", "[start]", "[end]", "hola", "mundo"])
+    ids = tf.constant([[4, 5, 3, 4], [4, 0, 5, 5], [2, 4, 1, 5], [3, 4, 4, 4]])
+    joined = export.join_tokens(ids, vocabulary, start_id=2, end_id=3).numpy().tolist()
+    assert joined == [b"hola mundo", b"hola", b"hola [UNK] mundo", b""]
+
+
+def test_bag_of_words_classifier_and_a_bare_classifier_export_identically(tmp_path):
+    raw, model, vectorizer = tiny_classifier("bigram-tfidf", epochs=1)
+    with pytest.raises(ValueError, match="token ids.*vectorizer"):
+        export.classification_function(model)
+    for name, args in (("raw", (raw,)), ("bare", (model, tmp_path / "x", vectorizer))):
+        path = export.export_classifier(*args) if name == "bare" else export.export_classifier(raw, tmp_path / name)
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        np.testing.assert_allclose(
+            serve(text=tf.constant(REVIEWS))["probability"].numpy(),
+            np.asarray(raw(tf.constant(REVIEWS))).reshape(-1),
+            rtol=0, atol=1e-5,
+        )
+
+
+def test_export_to_a_file_path_is_a_one_line_error(translator, tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    with pytest.raises(FileExistsError, match="is a file; pass a folder"):
+        export.export_translator(translator, target)
+
+
+def test_count_tokens_sees_the_truncated_inputs(translator, classifier):
+    counts = export.count_tokens(translator.source_vectorizer, SENTENCES)
+    assert [i for i, n in enumerate(counts) if n > LENGTH] == [5]
+    assert counts[2:5] == [0, 0, 0]
+    vectorizer = classifier[2]
+    assert export.sequence_length(vectorizer) == REVIEW_LENGTH
+    assert export.count_tokens(vectorizer, REVIEWS)[4] == 30
+    assert export.count_tokens(vectorizer, []) == []

@@ -1,0 +1,148 @@
+"""Tiny trained translator and classifier for the export and CLI tests (seconds to build).
+
+A toy "language" of colours, translated word by word and in reverse order,
+and reviews whose label is which sentiment words they use. One to three
+epochs: enough that the translator emits ``[end]`` (so the export's
+stop-at-``[end]`` is exercised) and the classifier's probabilities spread.
+"""
+
+import os
+import random
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+from keras_transformer.data.spa_eng import make_dataset, make_vectorizers
+from keras_transformer.decoding import Decoder
+from keras_transformer.models.classifiers import build_classifier, end_to_end, make_vectorizer
+from keras_transformer.models.seq2seq import build_translation_model
+from keras_transformer.translator import Translator
+
+ENGLISH = "red green blue black white pink gray brown".split()
+SPANISH = "rojo verde azul negro blanco rosa gris marron".split()
+LENGTH = 6  # source tokens; longer sentences are truncated
+
+POSITIVE = "great wonderful excellent loved superb moving".split()
+NEGATIVE = "awful terrible boring hated worst dull".split()
+FILLER = "the a movie film plot actor scene it was and".split()
+REVIEW_LENGTH = 12
+
+# Inputs every test feeds: ordinary, empty, whitespace, punctuation only,
+# over-long, accented, non-Latin, emoji, unknown words.
+SENTENCES = [
+    "Red green blue.",
+    "Gray black.",
+    "",
+    "   \t ",
+    "?!",
+    "Red green blue black white pink gray brown red green blue.",  # 11 words > LENGTH
+    "Rèd grëen BLUE, señor.",
+    "Красный 赤 الأحمر green",
+    "Pink 🌸 brown 👍🏽",
+    "Purple zebra.",
+]
+REVIEWS = [
+    "a wonderful moving film",
+    "the worst dull plot",
+    "",
+    "  ",
+    "great " * 30,  # 30 words > REVIEW_LENGTH
+    "Café crème, très bon — excellent!",
+    "素晴らしい映画 excellent",
+    "loved it 😍🎬",
+    "an unseen zebra word",
+]
+
+
+def make_pairs(n, seed):
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for _ in range(n):
+        idx = rng.integers(0, len(ENGLISH), rng.integers(1, 5))
+        pairs.append(
+            (
+                " ".join(ENGLISH[i] for i in idx).capitalize() + ".",
+                " ".join(SPANISH[i] for i in idx[::-1]).capitalize() + ".",
+            )
+        )
+    return pairs
+
+
+def tiny_translator(epochs=3):
+    """A one-layer Transformer translator (embed 16) trained briefly on the toy task."""
+    keras.utils.set_random_seed(0)
+    train = make_pairs(300, seed=0)
+    source_vec, target_vec = make_vectorizers(train, vocab_size=40, sequence_length=LENGTH)
+    model = build_translation_model(
+        "transformer", 40, 40, LENGTH, compile=False,
+        embed_dim=16, dense_dim=32, num_heads=2, key_dim=None, dropout=0.0,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    if epochs:
+        model.fit(make_dataset(train, source_vec, target_vec, batch_size=64, seed=0), epochs=epochs, verbose=0)
+    return Translator(model, source_vec, target_vec, "transformer")
+
+
+def tiny_reviews(n=200, seed=0):
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = i % 2
+        words = POSITIVE if label else NEGATIVE
+        texts.append(" ".join(rng.choice(words + FILLER) for _ in range(rng.randint(2, 10))))
+        labels.append(label)
+    return texts, np.array(labels)
+
+
+def tiny_classifier(name="transformer-positional", epochs=2):
+    """``(end_to_end model, classifier, vectorizer)`` for a tiny IMDB-style model."""
+    keras.utils.set_random_seed(0)
+    texts, labels = tiny_reviews()
+    vectorizer = make_vectorizer(name, vocab_size=50, sequence_length=REVIEW_LENGTH)
+    vectorizer.adapt(texts)
+    model = build_classifier(
+        name, vocab_size=50, sequence_length=REVIEW_LENGTH,
+        embed_dim=16, num_heads=2, dense_dim=16, hidden_dim=8, dropout=0.0, optimizer="adam",
+    )
+    if epochs:
+        model.fit(vectorizer(np.array(texts)), labels, epochs=epochs, batch_size=32, verbose=0)
+    return end_to_end(vectorizer, model), model, vectorizer
+
+
+def reference_translations(translator, sentences):
+    """The Python path the export must equal: vectorizer, ``Decoder.greedy``, vocabulary.
+
+    Stops at ``[end]`` or padding (as ``Translator.greedy_decode``), drops
+    ``[start]``; a source with no token translates to "".
+    """
+    if not sentences:
+        return []
+    source = np.asarray(translator.source_vectorizer(np.array(sentences, dtype=object)))
+    decoder = Decoder(translator.model, translator.start_id, translator.end_id, translator.max_length)
+    generated = np.asarray(decoder.greedy(source))
+    results = []
+    for source_row, row in zip(source, generated):
+        words = []
+        for token in row:
+            if token in (0, translator.end_id):
+                break
+            if token != translator.start_id:
+                words.append(translator._token(int(token)))
+        results.append(" ".join(words) if np.any(source_row != 0) else "")
+    return results
+
+
+def run_python(code, timeout=180, env_extra=None):
+    """Run ``python -c code`` in a fresh process; returns CompletedProcess (text)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env_extra or {}))
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def last_json_line(stdout):
+    import json
+
+    return json.loads(stdout.strip().splitlines()[-1])
