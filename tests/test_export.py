@@ -21,9 +21,10 @@ from tiny_models import (  # noqa: E402
     REVIEW_LENGTH,
     REVIEWS,
     SENTENCES,
-    last_json_line,
+    finish,
+    finish_json,
     reference_translations,
-    run_python,
+    start,
     tiny_classifier,
     tiny_translator,
 )
@@ -51,7 +52,7 @@ def expected(translator, classifier):
     }
 
 
-def _fresh_process_round_trip(kind, saved, exported):
+def _start_round_trip(kind, saved, exported):
     """Load ``saved`` with safe_mode=True in a new process, run it, export it to ``exported``."""
     if kind == "translator":
         body = f"""
@@ -70,9 +71,7 @@ def _fresh_process_round_trip(kind, saved, exported):
         """
     code = "import json\nfrom keras_transformer import export\n" + textwrap.dedent(body)
     code += "print(json.dumps(outputs))\n"
-    out = run_python(code)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return last_json_line(out.stdout)
+    return start(code)
 
 
 @pytest.fixture(scope="module")
@@ -81,15 +80,11 @@ def chain(translator, classifier, tmp_path_factory):
     root = tmp_path_factory.mktemp("chain")
     translator.save(root / "translator")
     classifier[0].save(root / "imdb.keras")
+    translator_run = _start_round_trip("translator", root / "translator", root / "translator_export")
+    classifier_run = _start_round_trip("classifier", root / "imdb.keras", root / "imdb_export")
     return {
-        "translator": (
-            _fresh_process_round_trip("translator", root / "translator", root / "translator_export"),
-            root / "translator_export",
-        ),
-        "classifier": (
-            _fresh_process_round_trip("classifier", root / "imdb.keras", root / "imdb_export"),
-            root / "imdb_export",
-        ),
+        "translator": (finish_json(translator_run), root / "translator_export"),
+        "classifier": (finish_json(classifier_run), root / "imdb_export"),
     }
 
 
@@ -143,16 +138,45 @@ print(json.dumps(result))
 """
 
 
+def bytes_literal(texts):
+    """``["Rèd"]`` -> ``"[b'R\\xc3\\xa8d']"``: a literal saved_model_cli feeds as UTF-8 strings."""
+    return "[" + ", ".join(repr(text.encode("utf-8")) for text in texts) + "]"
+
+
+def _saved_model_cli():
+    script = Path(sys.executable).with_name("saved_model_cli")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+
+
+def _start_saved_model_cli(folder, texts, outdir):
+    return start(_saved_model_cli() + [
+        "run", "--dir", str(folder), "--tag_set", "serve",
+        "--signature_def", "serving_default",
+        # UTF-8 bytes literals (ASCII escapes): saved_model_cli cannot feed a
+        # numpy unicode array holding non-ASCII text ("Unable to convert element to UTF-8").
+        "--input_exprs", f"text={bytes_literal(texts)}",
+        "--outdir", str(outdir),
+    ])
+
+
 @pytest.fixture(scope="module")
-def served(chain):
+def served(chain, tmp_path_factory):
+    """The exports run three ways at once: without keras, and by saved_model_cli (twice)."""
     code = f"SENTENCES = {SENTENCES!r}\nREVIEWS = {REVIEWS!r}\n" + SERVE_WITHOUT_KERAS
     code = code.replace(
         "sys.argv[1], sys.argv[2]",
         f"{str(chain['translator'][1])!r}, {str(chain['classifier'][1])!r}",
     )
-    out = run_python(code)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return last_json_line(out.stdout)
+    without_keras = start(code)
+    cli = {}
+    for kind, texts in (("translator", SENTENCES), ("classifier", REVIEWS)):
+        outdir = tmp_path_factory.mktemp(f"saved_model_cli_{kind}")
+        cli[kind] = (_start_saved_model_cli(chain[kind][1], texts, outdir), outdir)
+    result = finish_json(without_keras)
+    result["saved_model_cli"] = {kind: (finish(run), outdir) for kind, (run, outdir) in cli.items()}
+    return result
 
 
 def test_exported_translator_equals_cached_greedy_decoding_without_keras(served, expected, translator):
@@ -184,34 +208,12 @@ def test_wrong_dtype_or_rank_fed_to_the_signature_is_a_clear_error(served):
         assert "is not compatible with expected shape [?]" in served[key]
 
 
-def bytes_literal(texts):
-    """``["Rèd"]`` -> ``"[b'R\\xc3\\xa8d']"``: a literal saved_model_cli feeds as UTF-8 strings."""
-    return "[" + ", ".join(repr(text.encode("utf-8")) for text in texts) + "]"
-
-
-def _saved_model_cli():
-    script = Path(sys.executable).with_name("saved_model_cli")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
-
-
 @pytest.mark.parametrize("kind", ["translator", "classifier"])
-def test_saved_model_cli_runs_the_export_with_the_same_outputs(kind, chain, expected, tmp_path):
-    import subprocess
-
-    texts, key = (SENTENCES, "translation") if kind == "translator" else (REVIEWS, "probability")
-    command = _saved_model_cli() + [
-        "run", "--dir", str(chain[kind][1]), "--tag_set", "serve",
-        "--signature_def", "serving_default",
-        # UTF-8 bytes literals (ASCII escapes): saved_model_cli cannot feed a
-        # numpy unicode array holding non-ASCII text ("Unable to convert element to UTF-8").
-        "--input_exprs", f"text={bytes_literal(texts)}",
-        "--outdir", str(tmp_path),
-    ]
-    out = subprocess.run(command, capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stderr[-3000:]
-    values = np.load(tmp_path / f"{key}.npy", allow_pickle=True)
+def test_saved_model_cli_runs_the_export_with_the_same_outputs(kind, served, expected):
+    (returncode, _, stderr), outdir = served["saved_model_cli"][kind]
+    assert returncode == 0, stderr[-3000:]
+    key = "translation" if kind == "translator" else "probability"
+    values = np.load(outdir / f"{key}.npy", allow_pickle=True)
     if key == "translation":
         assert [v.decode("utf-8") for v in values] == expected["translation"]
     else:
@@ -228,18 +230,17 @@ def test_join_tokens_stops_at_end_or_padding_and_drops_start():
     assert joined == [b"hola mundo", b"hola", b"hola [UNK] mundo", b""]
 
 
-def test_bag_of_words_classifier_and_a_bare_classifier_export_identically(tmp_path):
+def test_a_bare_bag_of_words_classifier_exports_with_its_vectorizer(tmp_path):
     raw, model, vectorizer = tiny_classifier("bigram-tfidf", epochs=1)
     with pytest.raises(ValueError, match="token ids.*vectorizer"):
         export.classification_function(model)
-    for name, args in (("raw", (raw,)), ("bare", (model, tmp_path / "x", vectorizer))):
-        path = export.export_classifier(*args) if name == "bare" else export.export_classifier(raw, tmp_path / name)
-        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-        np.testing.assert_allclose(
-            serve(text=tf.constant(REVIEWS))["probability"].numpy(),
-            np.asarray(raw(tf.constant(REVIEWS))).reshape(-1),
-            rtol=0, atol=1e-5,
-        )
+    path = export.export_classifier(model, tmp_path / "bare", vectorizer=vectorizer)
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    np.testing.assert_allclose(  # the TF-IDF weights travel too
+        serve(text=tf.constant(REVIEWS))["probability"].numpy(),
+        np.asarray(raw(tf.constant(REVIEWS))).reshape(-1),
+        rtol=0, atol=1e-5,
+    )
 
 
 def test_export_to_a_file_path_is_a_one_line_error(translator, tmp_path):

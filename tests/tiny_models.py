@@ -134,12 +134,33 @@ def reference_translations(translator, sentences):
     return results
 
 
-def run_python(code, timeout=180, env_extra=None):
-    """Run ``python -c code`` in a fresh process; returns CompletedProcess (text)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env_extra or {}))
-    return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env
-    )
+def start(command, stdin=None):
+    """Start ``command`` (a list, or Python code for ``python -c``) without waiting.
+
+    The tests start their fresh processes together: each spends most of its
+    time importing TensorFlow, which overlaps well.
+    """
+    if isinstance(command, str):
+        command = [sys.executable, "-c", command]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.Popen(
+        command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    ), stdin
+
+
+def finish(started, timeout=240):
+    """Wait for a :func:`start`ed process: ``(returncode, stdout, stderr)`` as text."""
+    process, stdin = started
+    out, err = process.communicate(stdin, timeout=timeout)
+    return process.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def finish_json(started, timeout=240):
+    """The last stdout line of a successful :func:`start`ed process, parsed as JSON."""
+    returncode, out, err = finish(started, timeout)
+    assert returncode == 0, err[-3000:]
+    return last_json_line(out)
 
 
 def last_json_line(stdout):
