@@ -52,6 +52,8 @@ def parse_args(argv=None):
         "--time-budget", type=float, default=None,
         help="stop after the epoch that passes this many seconds (the epochs run are reported)",
     )
+    train.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+                       help="compute precision (float32 is the book's)")
     train.add_argument("--limit", type=int, default=None, help="use only the first N pairs of each split (smoke tests)")
     train.add_argument("--steps-per-execution", type=int, default=32,
                        help="training steps per compiled call (less dispatch overhead)")
@@ -142,7 +144,10 @@ def load_weight_chunks(folder):
 def train(args):
     import keras
 
+    from keras_transformer.distribute import set_precision
+
     keras.utils.set_random_seed(args.seed)
+    set_precision(args.precision)
     data = np.load(args.arrays)
     model = build_model()
     model.compile(
@@ -163,12 +168,13 @@ def train(args):
     callbacks = [keras.callbacks.ModelCheckpoint(best, save_best_only=True, save_weights_only=True)]
     if args.time_budget:
         callbacks.append(TimeBudget(args.time_budget))
+    train_data, val_data = _datasets(split("train"), split("val"), args)
     start = time.perf_counter()
     history = model.fit(
-        *split("train"),
-        validation_data=split("val"),
+        train_data,
+        validation_data=val_data,
         epochs=args.epochs,
-        batch_size=args.batch_size,
+        batch_size=None if keras.backend.backend() == "tensorflow" else args.batch_size,
         callbacks=callbacks,
         verbose=2,
     )
@@ -190,6 +196,29 @@ def train(args):
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
 
 
+def _datasets(train, val, args):
+    """Arrays as they are, or on TensorFlow, shuffled tf.data batches cut to their longest row.
+
+    Cutting all-padding columns changes no masked loss or prediction (the
+    model is padding invariant), and most pairs are far shorter than 20 tokens.
+    """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return train, val
+    import tensorflow as tf
+
+    from keras_transformer.translator import trim_batch_padding
+
+    def batches(pair, shuffle):
+        dataset = tf.data.Dataset.from_tensor_slices(pair)
+        if shuffle:
+            dataset = dataset.shuffle(len(pair[1]), seed=args.seed)
+        return trim_batch_padding(dataset.batch(args.batch_size)).prefetch(4)
+
+    return batches(train, True), batches(val, False)
+
+
 def _devices():
     import keras
 
@@ -197,7 +226,9 @@ def _devices():
         import jax
 
         return [d.device_kind for d in jax.devices()]
-    return []
+    import platform
+
+    return [f"{platform.machine()} CPU x{os.cpu_count()}"]
 
 
 def assemble(args):
