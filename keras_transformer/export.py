@@ -70,6 +70,14 @@ def _check_path(path):
     return path
 
 
+def _track(archive, layer):
+    # A vectorizer rebuilt from its vocabulary (Translator.load) is not built
+    # until first called, and ExportArchive refuses unbuilt layers.
+    if not layer.built:
+        layer.build()
+    archive.track(layer)
+
+
 def find_vectorizer(model):
     """The first ``TextVectorization`` layer inside ``model`` (searching nested models), or None."""
     for layer in model.layers:
@@ -159,9 +167,9 @@ def export_classifier(model, path, vectorizer=None):
     path = _check_path(path)
     classify = classification_function(model, vectorizer)
     archive = keras.export.ExportArchive()
-    archive.track(model)  # variables, and the vectorizer's lookup table
+    _track(archive, model)  # variables, and the vectorizer's lookup table
     if vectorizer is not None:
-        archive.track(vectorizer)
+        _track(archive, vectorizer)
     archive.add_endpoint(SIGNATURE, classify)
     archive.write_out(str(path), verbose=False)
     return path
@@ -241,8 +249,8 @@ def export_translator(translator, path):
     path = _check_path(path)
     translate = translation_function(translator)
     archive = keras.export.ExportArchive()
-    archive.track(translator.model)
-    archive.track(translator.source_vectorizer)  # its lookup table
+    _track(archive, translator.model)
+    _track(archive, translator.source_vectorizer)  # its lookup table
     archive.add_endpoint(SIGNATURE, translate)
     archive.write_out(str(path), verbose=False)
     return path

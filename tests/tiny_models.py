@@ -81,7 +81,8 @@ def tiny_translator(epochs=3):
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
     if epochs:
-        model.fit(make_dataset(train, source_vec, target_vec, batch_size=64, seed=0), epochs=epochs, verbose=0)
+        ds = make_dataset(train, source_vec, target_vec, batch_size=64, seed=0)  # shuffles itself
+        model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
     return Translator(model, source_vec, target_vec, "transformer")
 
 
