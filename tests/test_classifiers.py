@@ -37,7 +37,9 @@ TINY = dict(vocab_size=60, sequence_length=24, embed_dim=8, num_heads=2, dense_d
 
 POSITIVE = "great wonderful excellent loved superb moving".split()
 NEGATIVE = "awful terrible boring hated worst dull".split()
-FILLER = "the a movie film plot actor scene it was and".split()
+# "\x85" (IMDB's ellipsis) and "\u2028" are line breaks to str.splitlines, which
+# Keras uses to read a saved vocabulary: they must never end up inside a token.
+FILLER = "the a movie film plot actor scene it was and".split() + ["\x85", "so\u2028so"]
 
 
 def tiny_reviews(n=32, seed=0, max_words=20):
@@ -106,13 +108,13 @@ def test_padding_changes_nothing_for_mask_aware_models(name, options):
 
 
 def test_bucketed_pipeline_gives_the_same_test_accuracy_as_fixed_padding():
-    texts, labels = tiny_reviews(40, seed=3)
+    texts, labels = tiny_reviews(40, seed=3, max_words=8)
     vectorizer = adapted("transformer-positional", texts)
     model = eager(build_classifier("transformer-positional", **TINY))
     split = Split(texts, labels)
     trimmed = make_dataset("transformer-positional", vectorizer, split, batch_size=8)
     fixed = make_dataset("transformer-positional", vectorizer, split, batch_size=8, trim_padding=False)
-    assert max(x.shape[1] for x, _ in trimmed) <= 20 < TINY["sequence_length"]
+    assert max(x.shape[1] for x, _ in trimmed) <= 16 < TINY["sequence_length"]
     np.testing.assert_allclose(model.evaluate(trimmed, verbose=0), model.evaluate(fixed, verbose=0), rtol=1e-5)
 
 
@@ -133,6 +135,18 @@ def test_masked_max_pooling_takes_the_mask_from_the_embedding_in_a_model():
     model = keras.Model(inputs, MaskedGlobalMaxPooling1D()(x))
     short = ops.convert_to_numpy(model(np.array([[4, 7]])))
     np.testing.assert_allclose(ops.convert_to_numpy(model(np.array([[4, 7, 0, 0, 0]]))), short)
+
+
+def test_vocabulary_survives_save_and_reload_with_odd_line_breaks_in_text(tmp_path):
+    texts = ["wait\x85 what", "so\u2028so good", "fine\x1cfilm"] * 3
+    vectorizer = make_vectorizer("transformer", vocab_size=20, sequence_length=4)
+    vectorizer.adapt(texts)
+    vocabulary = vectorizer.get_vocabulary()
+    assert all(len(token.splitlines()) <= 1 for token in vocabulary), vocabulary
+    inputs = keras.Input(shape=(), dtype="string")
+    keras.Model(inputs, vectorizer(inputs)).save(tmp_path / "v.keras")
+    reloaded = keras.models.load_model(tmp_path / "v.keras", safe_mode=True)
+    assert reloaded.layers[-1].get_vocabulary() == vocabulary
 
 
 def test_one_hot_layer_matches_numpy_and_round_trips_config():

@@ -140,6 +140,34 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+# Characters that Python's str.splitlines() breaks lines at but TensorFlow's
+# whitespace split keeps inside tokens. Keras saves a TextVectorization
+# vocabulary one token a line and reads it back with splitlines(), so a token
+# holding one of them (IMDB uses U+0085 as an ellipsis, and it is among the
+# 20,000 most frequent tokens) corrupts the vocabulary of a saved model.
+_LINE_BREAKS_TF_KEEPS = "[\\x{1c}-\\x{1e}\\x{85}\\x{2028}\\x{2029}]"
+_PUNCTUATION = r"""[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']"""
+
+
+@keras.saving.register_keras_serializable(package="keras_transformer")
+def standardize_text(text):
+    """Keras's ``lower_and_strip_punctuation``, plus odd line breaks made spaces.
+
+    Without the second step a vocabulary token can hold U+0085 (IMDB's
+    ellipsis), and a saved end-to-end model then reloads with a corrupted
+    vocabulary (Keras reads vocabulary files with ``str.splitlines``).
+
+    Example::
+
+        standardize_text(tf.constant(["Great\x85 Film!"]))  # [b"great  film"]
+    """
+    import tensorflow as tf
+
+    text = tf.strings.lower(text)
+    text = tf.strings.regex_replace(text, _LINE_BREAKS_TF_KEEPS, " ")
+    return tf.strings.regex_replace(text, _PUNCTUATION, "")
+
+
 def make_vectorizer(name, vocab_size=20000, sequence_length=600):
     """The ``TextVectorization`` layer that feeds model ``name`` (not yet adapted).
 
@@ -154,7 +182,7 @@ def make_vectorizer(name, vocab_size=20000, sequence_length=600):
         vectorizer(["a fine film"]).shape  # (1, 20000)
     """
     _check_name(name)
-    common = dict(max_tokens=vocab_size, name=f"{name}_vectorizer")
+    common = dict(max_tokens=vocab_size, standardize=standardize_text, name=f"{name}_vectorizer")
     # pad_to_max_tokens: the vector is vocab_size wide even when the adapted
     # text has fewer distinct tokens, so it always fits the model's input.
     bag = dict(pad_to_max_tokens=True, **common)
