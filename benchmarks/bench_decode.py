@@ -40,6 +40,7 @@ from keras import ops  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
 
 from keras_transformer.decoding import Decoder, TransformerStepper, _compile  # noqa: E402
+from keras_transformer.layers.interop import copy_weights_to_keras_hub  # noqa: E402
 
 
 def load_model(args):
@@ -136,22 +137,11 @@ class HubCachedStepper(TransformerStepper):
 
         super().__init__(model, max_length)
         ours = self.decoder
-        if ours.key_dim * ours.num_heads != ours.embed_dim:
-            raise ValueError("keras-hub's decoder needs key_dim == embed_dim // num_heads")
         hub = keras_hub.layers.TransformerDecoder(
             ours.dense_dim, ours.num_heads, layer_norm_epsilon=ours.layer_norm_epsilon
         )
         hub.build((None, None, ours.embed_dim), (None, None, ours.embed_dim))
-        for h, o in [
-            (hub._self_attention_layer, ours.self_attention),
-            (hub._self_attention_layer_norm, ours.self_attention_norm),
-            (hub._cross_attention_layer, ours.cross_attention),
-            (hub._cross_attention_layer_norm, ours.cross_attention_norm),
-            (hub._feedforward_intermediate_dense, ours.dense_proj_in),
-            (hub._feedforward_output_dense, ours.dense_proj_out),
-            (hub._feedforward_layer_norm, ours.dense_proj_norm),
-        ]:
-            h.set_weights(o.get_weights())
+        copy_weights_to_keras_hub(ours, hub)
         self.hub = hub
 
     def step(self, state, token, index):

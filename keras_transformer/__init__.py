@@ -1,29 +1,12 @@
 """keras_transformer: chapter 11 of Deep Learning with Python, in Keras 3.
 
-Layers that are correct under masks, serializable and backend-agnostic, plus
-the chapter's IMDB classifiers and English-to-Spanish translators.
+Layers that are correct under masks, serializable and backend-agnostic
+(importable from here and from `keras_transformer.layers`), plus, in their
+own modules, the chapter's IMDB classifiers (`models.classifiers`) and
+English-to-Spanish translators (`models.seq2seq`, `translator`, `decoding`).
 """
 
-from keras_transformer.layers import (
-    MultiHeadAttention,
-    PositionalEmbedding,
-    SinusoidalPositionalEncoding,
-    TransformerDecoder,
-    TransformerEncoder,
-    causal_mask,
-    merge_masks,
-    scaled_dot_product_attention,
-)
+from keras_transformer.layers import *  # noqa: F401,F403
+from keras_transformer.layers import __all__  # noqa: F401
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "MultiHeadAttention",
-    "PositionalEmbedding",
-    "SinusoidalPositionalEncoding",
-    "TransformerDecoder",
-    "TransformerEncoder",
-    "causal_mask",
-    "merge_masks",
-    "scaled_dot_product_attention",
-]

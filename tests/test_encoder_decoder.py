@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_transformer import PositionalEmbedding, TransformerDecoder, TransformerEncoder
+from keras_transformer.layers.interop import keras_hub_sublayer_pairs
 from layer_battery import assert_close, run_layer_battery
 
 # Backend-agnostic layer tests: CI runs them under TensorFlow and JAX.
@@ -45,13 +46,7 @@ def test_encoder_agrees_with_keras_hub(norm_first):
     hub = keras_hub.layers.TransformerEncoder(DENSE, HEADS, normalize_first=norm_first)
     ours = TransformerEncoder(EMBED, DENSE, HEADS, norm_first=norm_first)
     hub(x), ours(x)
-    for h, o in [
-        (hub._self_attention_layer, ours.attention),
-        (hub._self_attention_layer_norm, ours.attention_norm),
-        (hub._feedforward_intermediate_dense, ours.dense_proj_in),
-        (hub._feedforward_output_dense, ours.dense_proj_out),
-        (hub._feedforward_layer_norm, ours.dense_proj_norm),
-    ]:
+    for o, h in keras_hub_sublayer_pairs(ours, hub):
         randomize(h)
         o.set_weights(h.get_weights())
     assert_close(ours(x, padding_mask=padding), hub(x, padding_mask=padding), atol=1e-5)
@@ -69,15 +64,7 @@ def test_decoder_agrees_with_keras_hub(norm_first):
     hub = keras_hub.layers.TransformerDecoder(DENSE, HEADS, normalize_first=norm_first)
     ours = TransformerDecoder(EMBED, DENSE, HEADS, norm_first=norm_first)
     hub(x, enc), ours(x, enc)
-    for h, o in [
-        (hub._self_attention_layer, ours.self_attention),
-        (hub._self_attention_layer_norm, ours.self_attention_norm),
-        (hub._cross_attention_layer, ours.cross_attention),
-        (hub._cross_attention_layer_norm, ours.cross_attention_norm),
-        (hub._feedforward_intermediate_dense, ours.dense_proj_in),
-        (hub._feedforward_output_dense, ours.dense_proj_out),
-        (hub._feedforward_layer_norm, ours.dense_proj_norm),
-    ]:
+    for o, h in keras_hub_sublayer_pairs(ours, hub):
         randomize(h)
         o.set_weights(h.get_weights())
     expected = hub(x, enc, decoder_padding_mask=tgt_mask, encoder_padding_mask=src_mask)

@@ -9,8 +9,10 @@ from keras_transformer.layers.attention import (
 from keras_transformer.layers.decoder import TransformerDecoder
 from keras_transformer.layers.embedding import PositionalEmbedding, SinusoidalPositionalEncoding
 from keras_transformer.layers.encoder import TransformerEncoder
+from keras_transformer.layers.rnn_attention import LuongAttention
 
 __all__ = [
+    "LuongAttention",
     "MultiHeadAttention",
     "PositionalEmbedding",
     "SinusoidalPositionalEncoding",
@@ -20,4 +22,3 @@ __all__ = [
     "merge_masks",
     "scaled_dot_product_attention",
 ]
-from keras_transformer.layers.rnn_attention import LuongAttention  # noqa: E402,F401
