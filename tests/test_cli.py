@@ -34,8 +34,9 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli_models")
     translator = tiny_translator()
     translator.save(root / "translator")
-    raw, _, _ = tiny_classifier()
+    raw, bare, _ = tiny_classifier()
     raw.save(root / "imdb.keras")
+    bare.save(root / "token_ids.keras")  # a classifier without its vectorizer
     return {
         "root": root,
         "translator": root / "translator",
@@ -77,16 +78,12 @@ def test_console_script_translates_piped_lines_and_reports_bad_paths_in_one_line
     piped = b"Red green blue.\nGray \xff black.\n\n"
     translate = start([script, "translate", "--model", str(models["translator"])], stdin=piped)
     missing = start([script, "classify", "--model", str(models["root"] / "nope.keras"), "great"])
-    helped = start([script, "export", "--help"])
 
     status, out, err = finish(missing)
     ours = [line for line in err.splitlines() if line.startswith("keras-transformer")]
     assert status == 2 and "Traceback" not in err
     assert ours == [line for line in ours if "error: no such file or folder" in line] and len(ours) == 1
     assert "nope.keras" in ours[0] and out == ""
-
-    status, out, err = finish(helped)
-    assert status == 0 and "--to DIR" in out and "--overwrite" in out
 
     status, out, err = finish(translate)
     assert status == 0, err[-2000:]
@@ -212,6 +209,8 @@ def test_missing_or_non_model_paths_are_one_line_errors_with_status_2(models, ca
             assert status == 2 and out == [], (path, command)
             assert len(err) == 1 and err[0].startswith("keras-transformer: error: "), err
             assert message in err[0] and str(path) in err[0]
+    status, _, err = run_cli(capsys, monkeypatch, ["classify", "--model", models["root"] / "token_ids.keras", "x"])
+    assert status == 2 and len(err) == 1 and "is a model of token ids, not of raw text; save end_to_end(" in err[0]
     # The wrong kind of model for the command: also status 2, one line.
     status, _, err = run_cli(capsys, monkeypatch, ["classify", "--model", models["translator"], "x"])
     assert status == 2 and err == [

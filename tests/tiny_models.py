@@ -6,6 +6,7 @@ epochs: enough that the translator emits ``[end]`` (so the export's
 stop-at-``[end]`` is exercised) and the classifier's probabilities spread.
 """
 
+import functools
 import os
 import random
 import subprocess
@@ -70,8 +71,12 @@ def make_pairs(n, seed):
     return pairs
 
 
+@functools.lru_cache(maxsize=None)
 def tiny_translator(epochs=3):
-    """A one-layer Transformer translator (embed 16) trained briefly on the toy task."""
+    """A one-layer Transformer translator (embed 16) trained briefly on the toy task.
+
+    Cached: test files in one pytest run share it (no test changes it).
+    """
     keras.utils.set_random_seed(0)
     train = make_pairs(300, seed=0)
     source_vec, target_vec = make_vectorizers(train, vocab_size=40, sequence_length=LENGTH)
@@ -97,8 +102,9 @@ def tiny_reviews(n=200, seed=0):
     return texts, np.array(labels)
 
 
+@functools.lru_cache(maxsize=None)
 def tiny_classifier(name="transformer-positional", epochs=2):
-    """``(end_to_end model, classifier, vectorizer)`` for a tiny IMDB-style model."""
+    """``(end_to_end model, classifier, vectorizer)`` for a tiny IMDB-style model (cached, shared)."""
     keras.utils.set_random_seed(0)
     texts, labels = tiny_reviews()
     vectorizer = make_vectorizer(name, vocab_size=50, sequence_length=REVIEW_LENGTH)
