@@ -176,6 +176,11 @@ def load(path):
 
     import keras
 
+    if keras.backend.backend() != "tensorflow":
+        raise CommandError(
+            f"{PROG} runs on the TensorFlow backend, not {keras.backend.backend()!r}; "
+            "unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow"
+        )
     import keras_transformer.data.spa_eng  # noqa: F401  registers custom_standardization
     import keras_transformer.models.classifiers  # noqa: F401  registers the custom layers
     from keras_transformer import export
@@ -361,11 +366,9 @@ def build_parser():
 
 
 def _quiet_tensorflow():
-    # TensorFlow's C++ start-up chatter would bury the one-line messages.
+    # TensorFlow's C++ chatter would bury the one-line messages. (Lines it
+    # prints while `import keras_transformer` loads it come before this.)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "keras" not in sys.modules:
-        # tf.function decoding and export need the TensorFlow backend.
-        os.environ["KERAS_BACKEND"] = "tensorflow"
 
 
 def main(argv=None):

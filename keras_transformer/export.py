@@ -29,15 +29,11 @@ graph, silently; :func:`count_tokens` lets a caller warn first (the CLI does).
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
 import keras
-import numpy as np
 import tensorflow as tf
-
-logger = logging.getLogger(__name__)
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 SIGNATURE = "serving_default"

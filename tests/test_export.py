@@ -243,6 +243,21 @@ def test_a_bare_bag_of_words_classifier_exports_with_its_vectorizer(tmp_path):
     )
 
 
+def test_gru_translators_export_with_their_cached_loops_too(translator, tmp_path):
+    from keras_transformer.models.seq2seq import build_translation_model
+    from keras_transformer.translator import Translator
+
+    for name in ("gru", "gru-attention"):  # untrained: equivalence needs no learning
+        model = build_translation_model(
+            name, 40, 40, LENGTH, compile=False, embed_dim=8, latent_dim=16, dropout=0.0
+        )
+        gru = Translator(model, translator.source_vectorizer, translator.target_vectorizer, name)
+        path = export.export_translator(gru, tmp_path / name)
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        served = [t.decode("utf-8") for t in serve(text=tf.constant(SENTENCES))["translation"].numpy()]
+        assert served == reference_translations(gru, SENTENCES), name
+
+
 def test_export_to_a_file_path_is_a_one_line_error(translator, tmp_path):
     target = tmp_path / "taken"
     target.write_text("not a folder")
