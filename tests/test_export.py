@@ -194,11 +194,33 @@ def test_exported_classifier_matches_the_keras_model_without_keras(served, expec
     assert all(0.0 <= p <= 1.0 for p in served["probability"])
 
 
-def test_empty_batch_gives_an_empty_result(served, translator, classifier):
+@pytest.fixture(scope="module")
+def functions(translator, classifier):
+    """The exported graphs, in this process: text -> translation, text -> probability."""
+    return export.translation_function(translator), export.classification_function(classifier[0])
+
+
+def test_empty_batch_gives_an_empty_result(served, functions, translator):
     assert served["empty_translation"] == [] and served["empty_probability"] == []
     empty = tf.constant([], dtype=tf.string)
-    assert export.translation_function(translator)(empty)["translation"].shape == (0,)
-    assert export.classification_function(classifier[0])(empty)["probability"].shape == (0,)
+    translate, classify = functions
+    assert translate(empty)["translation"].shape == (0,)
+    assert classify(empty)["probability"].shape == (0,)
+    assert translator.translate([]) == []
+
+
+def test_long_input_is_truncated_to_the_sequence_length_with_one_warning(functions, translator, caplog):
+    translate, classify = functions
+    long_sentence = SENTENCES[5]
+    head = " ".join(long_sentence.split()[:LENGTH])
+    outputs = translate(tf.constant([long_sentence, head]))["translation"].numpy()
+    assert outputs[0] == outputs[1]
+    probabilities = classify(tf.constant([REVIEWS[4], "great " * REVIEW_LENGTH]))["probability"].numpy()
+    assert probabilities[0] == pytest.approx(probabilities[1], abs=1e-6)
+    # The Python API warns once per over-long sentence (the CLI does too; the graph cannot).
+    with caplog.at_level("WARNING"):
+        translator.translate([long_sentence, "Red."])
+    assert len([r for r in caplog.records if "longer than" in r.getMessage()]) == 1
 
 
 def test_wrong_dtype_or_rank_fed_to_the_signature_is_a_clear_error(served):
