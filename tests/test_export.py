@@ -296,21 +296,3 @@ def test_count_tokens_sees_the_truncated_inputs(translator, classifier):
     assert export.count_tokens(vectorizer, REVIEWS)[4] == 30
     assert export.count_tokens(vectorizer, []) == []
 
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="Keras reads a TextVectorization vocabulary asset with str.splitlines(), which also "
-    "splits on U+0085 (found in the real IMDB vocabulary), so the reload sees a repeated ''. "
-    "Fix in the package: a standardization that maps U+0085/U+2028/U+2029 to spaces.",
-)
-def test_a_vocabulary_token_with_a_next_line_character_round_trips(tmp_path):
-    import keras
-
-    from keras_transformer.models.classifiers import build_classifier, end_to_end, make_vectorizer
-
-    vectorizer = make_vectorizer("unigram", vocab_size=8)
-    vectorizer.adapt(["good bad film"])
-    vectorizer.set_vocabulary(["good", "\x85", "bad"])  # IMDB's vocabulary holds "\x85"
-    raw = end_to_end(vectorizer, build_classifier("unigram", vocab_size=8, hidden_dim=2))
-    raw.save(tmp_path / "nel.keras")
-    keras.saving.load_model(tmp_path / "nel.keras", safe_mode=True)
