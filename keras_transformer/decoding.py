@@ -137,6 +137,12 @@ def _compile(function, static_argnums=()):
     return function  # torch, numpy: eager
 
 
+def _ends(token, end_id):
+    # `[end]` ends a sentence; so does a predicted padding id, which the
+    # book's loop would turn into an empty word.
+    return ops.logical_or(ops.equal(token, end_id), ops.equal(token, 0))
+
+
 def _gather_beams(tree, indices):
     return tuple(ops.take(x, indices, axis=0) for x in tree)
 
@@ -154,7 +160,8 @@ class Decoder:
             the model's layer names.
 
     `greedy` and `beam` take `(B, S)` source token ids and return `(B,
-    max_length)` generated ids (after `[start]`; 0 after `[end]`). Each is
+    max_length)` generated ids (after `[start]`; 0 after `[end]` or after a
+    predicted padding id, which also ends a sentence). Each is
     compiled once per source shape (and beam settings) and reused;
     `trace_count` counts compilations.
     """
@@ -192,7 +199,7 @@ class Decoder:
             # Finished rows emit padding and no longer matter.
             next_token = ops.where(done, 0, next_token)
             tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
-            done = ops.logical_or(done, ops.equal(next_token, self.end_id))
+            done = ops.logical_or(done, _ends(next_token, self.end_id))
             return index + 1, tokens, done, state
 
         _, tokens, _, _ = ops.while_loop(cond, body, (ops.convert_to_tensor(0, "int32"), tokens, done, state))
@@ -250,7 +257,7 @@ class Decoder:
             state = _gather_beams(state, parent)
             was_done = ops.take(done, parent, axis=0)
             lengths = ops.take(lengths, parent, axis=0) + ops.cast(ops.logical_not(was_done), "int32")
-            done = ops.logical_or(was_done, ops.equal(next_token, self.end_id))
+            done = ops.logical_or(was_done, _ends(next_token, self.end_id))
             return index + 1, tokens, ops.reshape(top_scores, (flat,)), done, lengths, state
 
         _, tokens, scores, done, lengths, _ = ops.while_loop(
@@ -282,7 +289,20 @@ def full_recompute_greedy(model, source, start_id, end_id, max_length=20):
         next_token = np.argmax(ops.convert_to_numpy(probabilities)[:, index], axis=-1)
         next_token = np.where(done, 0, next_token)
         tokens[:, index + 1] = next_token
-        done |= next_token == end_id
+        done |= (next_token == end_id) | (next_token == 0)
         if done.all():
             break
     return tokens[:, 1:].astype("int32")
+
+
+def to_token_lists(tokens, end_id):
+    """`(B, T)` generated ids -> one list of ids per row, up to `[end]` or padding."""
+    rows = []
+    for row in ops.convert_to_numpy(tokens).tolist():
+        out = []
+        for token in row:
+            if token == end_id or token == 0:
+                break
+            out.append(int(token))
+        rows.append(out)
+    return rows

@@ -273,8 +273,42 @@ class Translator:
                     outputs[row].append(int(token))
         return outputs
 
-    def translate(self, sentences, batch_size=256):
-        """Translate English sentences greedily: ``list[str] -> list[str]``.
+    @property
+    def decoder(self):
+        """The cached, compiled decoder (``keras_transformer.decoding.Decoder``)."""
+        if getattr(self, "_decoder", None) is None:
+            from keras_transformer.decoding import Decoder
+
+            self._decoder = Decoder(self.model, self.start_id, self.end_id, self.max_length)
+        return self._decoder
+
+    def decode(self, source_ids, method="greedy", beam_size=4, length_penalty=0.6):
+        """Source ids ``(B, S)`` -> one list of target ids per sentence.
+
+        ``method="greedy"``: the cached, compiled decoder (token for token the
+        book's loop, much faster); ``"beam"``: beam search with ``beam_size``
+        and a GNMT ``length_penalty``; ``"reference"``: the book's loop,
+        re-running the whole model on the whole prefix (``greedy_decode``).
+        """
+        if method == "reference":
+            return self.greedy_decode(source_ids)
+        from keras_transformer.decoding import to_token_lists
+
+        if method == "greedy":
+            tokens = self.decoder.greedy(source_ids)
+        elif method == "beam":
+            tokens = self.decoder.beam(source_ids, beam_size=beam_size, length_penalty=length_penalty)
+        else:
+            raise ValueError(f"method must be 'greedy', 'beam' or 'reference'; got {method!r}.")
+        return to_token_lists(tokens, self.end_id)
+
+    def translate(self, sentences, batch_size=256, method="greedy", beam_size=4, length_penalty=0.6):
+        """Translate English sentences: ``list[str] -> list[str]``.
+
+        ``method``: ``"greedy"`` (default; cached and compiled, identical
+        tokens to the book's loop), ``"beam"`` (``beam_size``,
+        ``length_penalty``) or ``"reference"`` (the book's loop); see
+        :meth:`decode`.
 
         A single string gives a single string. Empty or whitespace-only input,
         ``None``, and input with no token left after standardization (e.g.
@@ -287,7 +321,7 @@ class Translator:
             translator.translate(["Hello.", ""])  # ["hola", ""]
         """
         if isinstance(sentences, str):
-            return self.translate([sentences], batch_size)[0]
+            return self.translate([sentences], batch_size, method, beam_size, length_penalty)[0]
         if sentences is None:
             raise ValueError("translate() got None; pass a list of English sentences.")
         sentences = ["" if s is None else str(s) for s in sentences]
@@ -299,7 +333,7 @@ class Translator:
             nonempty = np.flatnonzero(np.any(ids != 0, axis=1))
             if nonempty.size == 0:
                 continue
-            decoded = self.greedy_decode(ids[nonempty])
+            decoded = self.decode(ids[nonempty], method, beam_size, length_penalty)
             for row, tokens in zip(nonempty, decoded):
                 results[begin + row] = " ".join(self._token(t) for t in tokens)
         return results

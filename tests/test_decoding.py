@@ -95,3 +95,17 @@ def test_unknown_model_is_a_clear_error():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="neither a 'decoder'"):
         Decoder(model, START, END)
+
+
+def test_translator_methods_agree_and_beam_is_usable():
+    from tiny_models import make_pairs, tiny_translator
+
+    translator = tiny_translator()
+    sentences = [english for english, _ in make_pairs(12, seed=5)] + ["", "?!"]
+    greedy = translator.translate(sentences)
+    assert greedy == translator.translate(sentences, method="reference")
+    assert translator.translate(sentences, method="beam", beam_size=1) == greedy
+    beam = translator.translate(sentences, method="beam", beam_size=4, length_penalty=0.6)
+    assert len(beam) == len(sentences) and beam[-2:] == ["", ""]
+    with pytest.raises(ValueError, match="method must be"):
+        translator.translate(sentences, method="sampling")
