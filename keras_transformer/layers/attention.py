@@ -194,12 +194,10 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         elif cache_update_index is None:
             projected_key, projected_value = cache[:, 0], cache[:, 1]
         else:
-            start = [0, cache_update_index, 0, 0]
-            projected_key = ops.slice_update(cache[:, 0], start, self._key_dense(key))
-            projected_value = ops.slice_update(
-                cache[:, 1], start, self._value_dense(value)
-            )
-            cache = ops.stack([projected_key, projected_value], axis=1)
+            # One in-place write of the new keys and values into the cache.
+            update = ops.stack([self._key_dense(key), self._value_dense(value)], axis=1)
+            cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0], update)
+            projected_key, projected_value = cache[:, 0], cache[:, 1]
 
         causal = None
         if use_causal_mask:
