@@ -21,7 +21,7 @@ from pathlib import Path
 
 import keras
 
-from keras_transformer import training
+from keras_transformer import distribute, training
 from keras_transformer.data.spa_eng import (
     load_pairs,
     make_dataset,
@@ -80,6 +80,7 @@ def parse_args(argv=None):
         help="English sentence whose cross-attention heatmap is written to attention.png "
         "(transformer and gru-attention only)",
     )
+    distribute.add_scale_arguments(parser)
     parser.add_argument(
         "--skip-training",
         action="store_true",
@@ -94,7 +95,12 @@ def main(argv=None):
     training.set_seed(args.seed, args.deterministic)
     epochs = args.epochs if args.epochs is not None else BOOK_EPOCHS[args.model]
     output_dir = Path(args.output_dir or training.default_output_dir("ch11_translation", args.model))
+    # Only the chief of a multi-worker run writes into --output-dir.
+    output_dir = Path(distribute.worker_output_dir(output_dir))
     output_dir.mkdir(parents=True, exist_ok=True)
+    distribute.set_precision(args.precision)
+    strategy = distribute.make_strategy(args.strategy, args.tpu)
+    batch_size = distribute.global_batch_size(args.batch_size, strategy)
 
     pairs, skipped = load_pairs(args.data_dir)
     train_pairs, val_pairs, test_pairs = split_pairs(pairs)
@@ -107,22 +113,28 @@ def main(argv=None):
     source_vec, target_vec = make_vectorizers(train_pairs, args.vocab_size, args.sequence_length)
 
     def dataset(split, shuffle):
-        ds = make_dataset(split, source_vec, target_vec, args.batch_size, shuffle, seed=args.seed)
+        ds = make_dataset(split, source_vec, target_vec, batch_size, shuffle, seed=args.seed)
         return ds if args.full_padding else trim_batch_padding(ds)
 
     checkpoint = output_dir / "best.keras"
     train_seconds = None
     if not args.skip_training:
-        model = build_translation_model(
-            args.model,
-            source_vocab=args.vocab_size,
-            target_vocab=args.vocab_size,
-            sequence_length=args.sequence_length,
-        )
+        # Vectorizers were adapted above, outside the strategy's scope.
+        with distribute.strategy_scope(strategy):
+            model = build_translation_model(
+                args.model,
+                source_vocab=args.vocab_size,
+                target_vocab=args.vocab_size,
+                sequence_length=args.sequence_length,
+            )
+            if args.jit_compile != "auto":  # "auto": what compile() chose
+                model.jit_compile = distribute.jit_compile_setting(args.jit_compile)
         model.summary()
         with training.Timer() as timer:
-            model.fit(
+            distribute.fit(
+                model,
                 dataset(train_pairs, True),
+                strategy,
                 validation_data=dataset(val_pairs, False),
                 epochs=epochs,
                 callbacks=training.training_callbacks(output_dir),
