@@ -15,6 +15,7 @@ import argparse
 import shlex
 import sys
 
+from keras_transformer import distribute
 from keras_transformer.models.classifiers import BOOK_EPOCHS, MODEL_NAMES
 from keras_transformer.training import add_training_arguments, default_output_dir
 
@@ -66,6 +67,7 @@ def parse_args(argv=None):
         help="pad every review to --sequence-length as the book does, instead of batching "
         "reviews of similar length (same outputs for mask-aware models, slower)",
     )
+    distribute.add_scale_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -95,6 +97,10 @@ def main(argv=None):
         encoder_dropout=args.encoder_dropout,
         pooling=args.pooling,
         learning_rate=args.learning_rate,
+        strategy=args.strategy,
+        tpu=args.tpu,
+        precision=args.precision,
+        jit_compile=args.jit_compile,
     )
     print(
         f"{args.model}: test accuracy {results['test_accuracy']:.4f} "

@@ -421,9 +421,18 @@ def train_and_evaluate(
     trim_padding=True,
     command=None,
     verbose="auto",
+    strategy="default",
+    tpu=None,
+    precision="float32",
+    jit_compile="auto",
     **model_kwargs,
 ):
     """The chapter's recipe for model ``name``, end to end, with files to show for it.
+
+    ``strategy``, ``tpu``, ``precision`` and ``jit_compile`` take the values of
+    the chapter scripts' ``--strategy``, ``--tpu``, ``--precision`` and
+    ``--jit-compile`` (see :mod:`keras_transformer.distribute`); ``batch_size``
+    is per replica.
 
     Loads IMDB (20% of train held out for validation, seed ``seed``), adapts
     the vectorizer on training text only, trains with the best-validation
@@ -453,10 +462,16 @@ def train_and_evaluate(
         write_json,
     )
 
+    from keras_transformer import distribute
+
     _check_name(name)
     start = time.perf_counter()
     epochs = BOOK_EPOCHS[name] if epochs is None else int(epochs)
-    output_dir = Path(output_dir)
+    # Only the chief of a multi-worker run writes into output_dir.
+    output_dir = Path(distribute.worker_output_dir(output_dir))
+    distribute.set_precision(precision)
+    engine = distribute.make_strategy(strategy, tpu)
+    global_batch = distribute.global_batch_size(batch_size, engine)
     history_path = output_dir / "history.csv"
     resuming = (output_dir / "resume").exists()
     if not resuming:  # a fresh run: earlier logs and checkpoints belong to another run
@@ -472,13 +487,17 @@ def train_and_evaluate(
     vectorizer = make_vectorizer(name, **vectorizer_kwargs)
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(train.texts)).batch(512))
     datasets = [
-        make_dataset(name, vectorizer, split, batch_size, shuffle=split is train, seed=seed,
+        make_dataset(name, vectorizer, split, global_batch, shuffle=split is train, seed=seed,
                      trim_padding=trim_padding)
         for split in (train, val, test)
     ]
     train_ds, val_ds, test_ds = datasets
 
-    model = build_classifier(name, **model_kwargs)
+    # The vectorizer was adapted above, outside the strategy's scope.
+    with distribute.strategy_scope(engine):
+        model = build_classifier(name, **model_kwargs)
+        if jit_compile != "auto":  # "auto": what compile() chose
+            model.jit_compile = distribute.jit_compile_setting(jit_compile)
     callbacks = [_EpochTimer()] + training_callbacks(output_dir)
     if resuming and history_path.exists():
         # The checkpoint callback forgets the best score when a run resumes;
@@ -487,7 +506,8 @@ def train_and_evaluate(
         for callback in callbacks:
             if isinstance(callback, keras.callbacks.ModelCheckpoint) and previous:
                 callback.best = max(previous)
-    model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    distribute.fit(model, train_ds, engine, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
+                   verbose=verbose)
 
     history = read_history_csv(history_path)
     best_model = keras.models.load_model(output_dir / "best.keras", safe_mode=True)
@@ -513,6 +533,9 @@ def train_and_evaluate(
         "resumed": resuming,
         "settings": {
             "batch_size": batch_size,
+            "strategy": strategy,
+            "replicas": engine.num_replicas_in_sync,
+            "precision": precision,
             "seed": seed,
             "deterministic": deterministic,
             "trim_padding": bool(trim_padding and name in PADDING_INVARIANT),
