@@ -48,10 +48,10 @@ def load_model(args):
         from keras_transformer.translator import Translator
 
         return Translator.load(args.translator).model
-    from ch11_translation_accelerator import build_model, load_weight_chunks
+    from ch11_translation_accelerator import build_model, load_trained_weights
 
     model = build_model()
-    model.set_weights(load_weight_chunks(args.weights))
+    load_trained_weights(model, args.weights)
     return model
 
 
@@ -182,7 +182,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arrays", required=True, help="arrays.npz from ch11_translation_accelerator.py prepare")
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--weights", help="weight files from ch11_translation_accelerator.py train")
+    group.add_argument("--weights", help="weight files (a folder) or a .weights.h5 from ch11_translation_accelerator.py train")
     group.add_argument("--translator", help="a saved Translator folder (needs TensorFlow)")
     parser.add_argument("--sentences", type=int, default=512, help="test sentences decoded by every method")
     parser.add_argument("--book-sentences", type=int, default=64,

@@ -60,7 +60,8 @@ def parse_args(argv=None):
 
     assemble = sub.add_parser("assemble", help="load trained weights into the translator and evaluate (needs TensorFlow)")
     assemble.add_argument("--prepared", required=True, help="the prepare --out folder")
-    assemble.add_argument("--weights", required=True, help="the train --out folder")
+    assemble.add_argument("--weights", required=True,
+                          help="the train --out folder, or a best-checkpoint .weights.h5 file")
     assemble.add_argument("--out", required=True, help="folder for the trained translator and results.json")
     assemble.add_argument("--data-dir", default=None, help="spa-eng.zip or its folder (for the test split)")
     assemble.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test pairs only")
@@ -139,6 +140,14 @@ def load_weight_chunks(folder):
         with np.load(path) as data:
             merged.update({k: data[k] for k in data.files})
     return [merged[k] for k in sorted(merged)]
+
+
+def load_trained_weights(model, weights):
+    """Weights from `train`'s folder of chunks, or from its best-checkpoint .weights.h5 file."""
+    if str(weights).endswith(".weights.h5"):
+        model.load_weights(weights)
+    else:
+        model.set_weights(load_weight_chunks(weights))
 
 
 def train(args):
@@ -237,7 +246,7 @@ def assemble(args):
     from keras_transformer.translator import Translator
 
     translator = Translator.load(Path(args.prepared) / "translator")
-    translator.model.set_weights(load_weight_chunks(args.weights))
+    load_trained_weights(translator.model, args.weights)
     out = Path(args.out)
     translator.save(out / "translator")
     _, _, test = split_pairs(load_pairs(args.data_dir).pairs, seed=1337)
@@ -246,7 +255,8 @@ def assemble(args):
     start = time.perf_counter()
     results = translator.evaluate(test)
     results["eval_seconds"] = round(time.perf_counter() - start, 1)
-    training = json.loads((Path(args.weights) / "history.json").read_text())
+    history_file = Path(args.weights) / "history.json"
+    training = json.loads(history_file.read_text()) if history_file.exists() else {"weights": args.weights}
     samples = list(zip([e for e, _ in test[:10]], results["hypotheses"][:10], results["references"][:10]))
     summary = {
         "model": "transformer (key_dim=32)",
