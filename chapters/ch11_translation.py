@@ -16,6 +16,7 @@ import datetime
 import logging
 import platform
 import random
+import shlex
 import sys
 from pathlib import Path
 
@@ -197,7 +198,7 @@ def main(argv=None):
             {"english": e, "reference": s, "model": o}
             for (e, s), o in zip(samples, translations)
         ],
-        "command": " ".join(["python"] + sys.argv),
+        "command": shlex.join(["python"] + sys.argv),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
