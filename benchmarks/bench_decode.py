@@ -168,17 +168,32 @@ def time_method(name, run, sentences, repeats, batch):
             start = time.perf_counter()
             result = [np.asarray(run(sentences[i : i + batch])) for i in range(0, len(sentences), batch)]
             times.append(time.perf_counter() - start)
-            outputs = np.concatenate(result)[:, : outputs_width]
+            outputs = cut_after_end(np.concatenate(result)[:, :outputs_width], end_id_for_comparison)
     seconds = statistics.median(times)
     print(f"{name}: {seconds / len(sentences) * 1e3:.2f} ms/sentence", file=sys.stderr)
     return outputs, seconds, memory.mib
 
 
 outputs_width = 20
+end_id_for_comparison = 3
+
+
+def cut_after_end(tokens, end_id):
+    """Zero everything after each row's first [end] (or padding).
+
+    keras-hub's sampler keeps generating for rows that finished until every
+    row has; those tokens are not part of the translation.
+    """
+    tokens = tokens.copy()
+    for row in tokens:
+        stops = np.flatnonzero((row == end_id) | (row == 0))
+        if stops.size:
+            row[stops[0] + 1 :] = 0
+    return tokens
 
 
 def main(argv=None):
-    global outputs_width
+    global outputs_width, end_id_for_comparison
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--arrays", required=True, help="arrays.npz from ch11_translation_accelerator.py prepare")
     group = parser.add_mutually_exclusive_group(required=True)
@@ -198,6 +213,7 @@ def main(argv=None):
     start_id, end_id = int(data["start_id"]), int(data["end_id"])
     max_length = source.shape[1]
     outputs_width = max_length
+    end_id_for_comparison = end_id
     model = load_model(args)
     ours = Decoder(model, start_id, end_id, max_length)
     methods = {

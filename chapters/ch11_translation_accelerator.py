@@ -65,6 +65,9 @@ def parse_args(argv=None):
     assemble.add_argument("--out", required=True, help="folder for the trained translator and results.json")
     assemble.add_argument("--data-dir", default=None, help="spa-eng.zip or its folder (for the test split)")
     assemble.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test pairs only")
+    assemble.add_argument("--method", choices=["greedy", "beam", "reference"], default="greedy",
+                          help="decoding for BLEU/chrF (greedy: cached; beam: --beam-size, length penalty 0.6)")
+    assemble.add_argument("--beam-size", type=int, default=4, help="beam size for --method beam")
     return parser.parse_args(argv)
 
 
@@ -248,24 +251,26 @@ def assemble(args):
     translator = Translator.load(Path(args.prepared) / "translator")
     load_trained_weights(translator.model, args.weights)
     out = Path(args.out)
-    translator.save(out / "translator")
+    if not (out / "translator").exists():
+        translator.save(out / "translator")
     _, _, test = split_pairs(load_pairs(args.data_dir).pairs, seed=1337)
     if args.eval_limit:
         test = test[: args.eval_limit]
     start = time.perf_counter()
-    results = translator.evaluate(test)
+    results = translator.evaluate(test, method=args.method, beam_size=args.beam_size)
     results["eval_seconds"] = round(time.perf_counter() - start, 1)
     history_file = Path(args.weights) / "history.json"
     training = json.loads(history_file.read_text()) if history_file.exists() else {"weights": args.weights}
     samples = list(zip([e for e, _ in test[:10]], results["hypotheses"][:10], results["references"][:10]))
     summary = {
         "model": "transformer (key_dim=32)",
+        "decoding": args.method if args.method != "beam" else f"beam {args.beam_size}, length penalty 0.6",
         "test_pairs": len(test),
         **{k: results[k] for k in results if k not in ("hypotheses", "references")},
         "training": {k: v for k, v in training.items() if k != "history"},
         "samples": samples,
     }
-    write_json(out / "results.json", summary)
+    write_json(out / f"results-{args.method}.json", summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "samples"}, indent=2))
     for english, hypothesis, reference in samples:
         print(f"{english}\n  -> {hypothesis}\n  (reference: {reference})")

@@ -385,7 +385,7 @@ class Translator:
         return source_tokens, labels, weights[0][: len(labels), :length]
 
     # ---- quality -----------------------------------------------------------
-    def evaluate(self, pairs, batch_size=64, translate=True):
+    def evaluate(self, pairs, batch_size=64, translate=True, method="greedy", beam_size=4, length_penalty=0.6):
         """Next-token accuracy two ways, and corpus BLEU and chrF, on ``pairs``.
 
         Args:
@@ -430,7 +430,9 @@ class Translator:
         if translate:
             import sacrebleu
 
-            hypotheses = self.translate(english)
+            hypotheses = self.translate(
+                english, method=method, beam_size=beam_size, length_penalty=length_penalty
+            )
             references = [prepare_reference(s) for _, s in pairs]
             bleu = sacrebleu.metrics.BLEU()
             chrf = sacrebleu.metrics.CHRF()
