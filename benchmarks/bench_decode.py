@@ -205,6 +205,7 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=64, help="batch of the batched methods")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--skip", nargs="*", default=[], help="methods to leave out")
+    parser.add_argument("--xla", action="store_true", help="also time this package's decoder compiled with XLA")
     parser.add_argument("--markdown", help="also write the table here")
     args = parser.parse_args(argv)
 
@@ -227,6 +228,12 @@ def main(argv=None):
         "ours, one at a time": (ours.greedy, 1, 64, args.repeats),
         "ours-beam4": (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None, args.repeats),
     }
+    if args.xla:
+        xla = Decoder(model, start_id, end_id, max_length, jit_compile=True)
+        methods["ours XLA"] = (xla.greedy, args.batch_size, None, args.repeats)
+        methods["ours XLA, one at a time"] = (xla.greedy, 1, 64, args.repeats)
+        methods["ours-beam4 XLA"] = (lambda s: xla.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None,
+                                     args.repeats)
     rows, results = [], {}
     for name, (run, batch, limit, repeats) in methods.items():
         if name in args.skip:

@@ -123,13 +123,17 @@ def stepper_for(model, max_length):
     )
 
 
-def _compile(function, static_argnums=()):
-    """Compile once per input shape with the backend's own compiler."""
+def _compile(function, static_argnums=(), jit_compile=False):
+    """Compile once per input shape with the backend's own compiler.
+
+    On TensorFlow the loop is a `tf.function`; `jit_compile=True` also hands
+    it to XLA (on JAX, XLA always compiles it).
+    """
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(function, reduce_retracing=True)
+        return tf.function(function, reduce_retracing=True, jit_compile=bool(jit_compile))
     if backend == "jax":
         import jax
 
@@ -158,6 +162,9 @@ class Decoder:
         stepper: an object with `encode` and `step` (see above) to decode a
             model this module does not know; by default one is picked by
             the model's layer names.
+        jit_compile: on TensorFlow, also compile the loop with XLA (on this
+            project's CPU it helps single sentences and beam search, not
+            large greedy batches: docs/benchmarks.md).
 
     `greedy` and `beam` take `(B, S)` source token ids and return `(B,
     max_length)` generated ids (after `[start]`; 0 after `[end]` or after a
@@ -166,15 +173,15 @@ class Decoder:
     `trace_count` counts compilations.
     """
 
-    def __init__(self, model, start_id, end_id, max_length=20, stepper=None):
+    def __init__(self, model, start_id, end_id, max_length=20, stepper=None, jit_compile=False):
         self.model = model
         self.start_id = int(start_id)
         self.end_id = int(end_id)
         self.max_length = int(max_length)
         self.stepper = stepper or stepper_for(model, self.max_length)
         self.trace_count = 0
-        self._greedy = _compile(self._greedy_loop)
-        self._beam = _compile(self._beam_loop, static_argnums=(1, 2))
+        self._greedy = _compile(self._greedy_loop, jit_compile=jit_compile)
+        self._beam = _compile(self._beam_loop, static_argnums=(1, 2), jit_compile=jit_compile)
 
     # -- greedy -------------------------------------------------------------
     def greedy(self, source):
