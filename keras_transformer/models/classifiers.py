@@ -409,6 +409,23 @@ def _machine():
     return machine
 
 
+def _run_summary(name, history, test_loss, test_accuracy, epochs):
+    """The results fields both training paths share, from the whole run's history."""
+    val_accuracy = history.get("val_accuracy", [])
+    epoch_seconds = sorted(history.get("epoch_seconds", []))
+    return {
+        "model": name,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "epochs_requested": epochs,
+        "epochs_run": len(val_accuracy),
+        "best_epoch": max(range(len(val_accuracy)), key=val_accuracy.__getitem__) + 1 if val_accuracy else None,
+        "best_val_accuracy": max(val_accuracy) if val_accuracy else None,
+        "train_seconds": float(sum(epoch_seconds)),
+        "seconds_per_epoch_median": float(epoch_seconds[len(epoch_seconds) // 2]) if epoch_seconds else None,
+    }
+
+
 def train_and_evaluate(
     name,
     output_dir,
@@ -516,19 +533,8 @@ def train_and_evaluate(
     raw_model.save(output_dir / "end_to_end.keras")
     plot_history(history, output_dir / "curves.png", title=f"IMDB, {name}")
 
-    val_accuracy = history.get("val_accuracy", [])
-    best_epoch = max(range(len(val_accuracy)), key=val_accuracy.__getitem__) + 1 if val_accuracy else None
-    epoch_seconds = history.get("epoch_seconds", [])
     results = {
-        "model": name,
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "epochs_requested": epochs,
-        "epochs_run": len(val_accuracy),
-        "best_epoch": best_epoch,
-        "best_val_accuracy": max(val_accuracy) if val_accuracy else None,
-        "train_seconds": float(sum(epoch_seconds)),
-        "seconds_per_epoch_median": float(sorted(epoch_seconds)[len(epoch_seconds) // 2]) if epoch_seconds else None,
+        **_run_summary(name, history, test_loss, test_accuracy, epochs),
         "wall_time_s": time.perf_counter() - start,
         "resumed": resuming,
         "settings": {
@@ -655,19 +661,9 @@ def train_on_arrays(name, arrays_path, output_dir, epochs=None, batch_size=32, s
     model.load_weights(output_dir / "best.weights.h5")
     test_loss, test_accuracy = model.evaluate(x["test"], y["test"], batch_size=batch_size, verbose=verbose)
     history = read_history_csv(output_dir / "history.csv")
-    val_accuracy = history.get("val_accuracy", [])
-    epoch_seconds = history.get("epoch_seconds", [])
     results = {
-        "model": name,
-        "test_accuracy": float(test_accuracy),
-        "test_loss": float(test_loss),
-        "epochs_requested": epochs,
-        "epochs_run": len(val_accuracy),
+        **_run_summary(name, history, test_loss, test_accuracy, epochs),
         "stopped_by_deadline": stopper.stopped,
-        "best_epoch": max(range(len(val_accuracy)), key=val_accuracy.__getitem__) + 1 if val_accuracy else None,
-        "best_val_accuracy": max(val_accuracy) if val_accuracy else None,
-        "train_seconds": float(sum(epoch_seconds)),
-        "seconds_per_epoch_median": float(sorted(epoch_seconds)[len(epoch_seconds) // 2]) if epoch_seconds else None,
         "wall_time_s": time.perf_counter() - start,
         "settings": {"batch_size": batch_size, "seed": seed, "trim_padding": False,
                      "train_val_test": [len(y["train"]), len(y["val"]), len(y["test"])], **model_kwargs},
