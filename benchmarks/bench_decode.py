@@ -43,16 +43,67 @@ from keras_transformer.decoding import Decoder, TransformerStepper, _compile  # 
 from keras_transformer.layers.interop import copy_weights_to_keras_hub  # noqa: E402
 
 
-def load_model(args):
-    if args.translator:
-        from keras_transformer.translator import Translator
+def load_model(args, precision="float32"):
+    """The trained model, built under `precision` (weights stay float32)."""
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        if args.translator:
+            from keras_transformer.translator import Translator
 
-        return Translator.load(args.translator).model
-    from ch11_translation_accelerator import build_model, load_trained_weights
+            translator = Translator.load(args.translator)
+            if precision == "float32":
+                return translator.model
+            from keras_transformer.models.seq2seq import build_translation_model
 
-    model = build_model()
-    load_trained_weights(model, args.weights)
-    return model
+            original = translator.model
+            model = build_translation_model(
+                "transformer", key_dim=original.get_layer("decoder").key_dim, compile=False
+            )
+            model.set_weights(original.get_weights())
+            return model
+        from ch11_translation_accelerator import build_model, load_trained_weights
+
+        model = build_model()
+        load_trained_weights(model, args.weights)
+        return model
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def matmul_gflops(dtype="float32", size=2048, repeats=10):
+    """Rate of a large matrix product through keras.ops on this machine."""
+    a = keras.random.normal((size, size), dtype=dtype)
+    b = keras.random.normal((size, size), dtype=dtype)
+    ops.convert_to_numpy(ops.matmul(a, b))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        ops.convert_to_numpy(ops.matmul(a, b))
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def decode_flops(model, source, outputs, batch, beams=1):
+    """Matrix-product FLOPs of the steps the loop ran (attention scores left out, under 2%).
+
+    Per batch the loop runs until its longest output ends, for every row (and
+    beam). For beam search the best beam's length stands in for the loop's,
+    so its count is a lower bound.
+    """
+    decoder = model.get_layer("decoder")
+    embed, dense = decoder.embed_dim, decoder.dense_dim
+    width = decoder.num_heads * decoder.key_dim
+    vocab = model.get_layer("output_projection").units
+    per_source_token = 4 * 2 * embed * width + 2 * 2 * embed * dense + 2 * 2 * embed * width  # encoder, cross K/V
+    per_step = 4 * 2 * embed * width + 2 * 2 * embed * width + 2 * 2 * embed * dense + 2 * embed * vocab
+    total = 0
+    for i in range(0, len(source), batch):
+        rows = source[i : i + batch]
+        out = outputs[i : i + batch]
+        # A row's loop steps: up to its first padding (which follows its [end]), else all.
+        steps = max(int(np.flatnonzero(r == 0)[0]) if (r == 0).any() else len(r) for r in out)
+        total += beams * (rows.shape[0] * rows.shape[1] * per_source_token + rows.shape[0] * steps * per_step)
+    return total
 
 
 class PeakMemory:
@@ -145,19 +196,18 @@ class HubCachedStepper(TransformerStepper):
         self.hub = hub
 
     def step(self, state, token, index):
-        self_cache, cross_cache, source_mask = state
+        # The same embedding and output-logits path as ours: only the decoder layer differs.
+        self_cache, cross_cache, source_mask = state[:3]
         x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
         x, self_cache, cross_cache = self.hub(
             x,
-            encoder_sequence=ops.zeros((ops.shape(x)[0], 1, ops.shape(x)[2])),
+            encoder_sequence=ops.zeros((ops.shape(x)[0], 1, ops.shape(x)[2]), x.dtype),
             encoder_padding_mask=source_mask,
             self_attention_cache=self_cache,
             self_attention_cache_update_index=index,
             cross_attention_cache=cross_cache,
         )
-        probabilities = self.output_projection(x)[:, 0]
-        log_probs = ops.log(ops.maximum(ops.cast(probabilities, "float32"), 1e-30))
-        return log_probs, (self_cache, cross_cache, source_mask)
+        return self.logits(x[:, 0], state[3:]), (self_cache, cross_cache, source_mask) + tuple(state[3:])
 
 
 # -- timing --------------------------------------------------------------------
@@ -202,10 +252,15 @@ def main(argv=None):
     parser.add_argument("--sentences", type=int, default=512, help="test sentences decoded by every method")
     parser.add_argument("--book-sentences", type=int, default=64,
                         help="sentences for the (slow) book method; it is timed per sentence")
-    parser.add_argument("--batch-size", type=int, default=64, help="batch of the batched methods")
+    parser.add_argument("--batch-size", type=int, default=64,
+                        help="batch of the peers (hub-sampler, hub-cached) and of beam search")
+    parser.add_argument("--batch-sizes", type=int, nargs="*", default=[64, 256],
+                        help="batches for this package's and keras-hub's cached greedy decoders")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
-    parser.add_argument("--skip", nargs="*", default=[], help="methods to leave out")
+    parser.add_argument("--skip", nargs="*", default=[], help="methods to leave out (names as in the table)")
     parser.add_argument("--xla", action="store_true", help="also time this package's decoder compiled with XLA")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also time this package's decoder with the model under mixed_bfloat16")
     parser.add_argument("--markdown", help="also write the table here")
     args = parser.parse_args(argv)
 
@@ -217,25 +272,35 @@ def main(argv=None):
     end_id_for_comparison = end_id
     model = load_model(args)
     ours = Decoder(model, start_id, end_id, max_length)
+    hub = Decoder(model, start_id, end_id, max_length, stepper=HubCachedStepper(model, max_length))
+    # name -> (run, batch, sentence limit, repeats, beams, model)
     methods = {
-        "book": (lambda s: book_greedy(model, s, start_id, end_id, max_length), 1, args.book_sentences, 1),
-        "hub-sampler": (hub_sampler_greedy(model, start_id, end_id, max_length), args.batch_size, None, args.repeats),
-        "hub-cached": (
-            Decoder(model, start_id, end_id, max_length, stepper=HubCachedStepper(model, max_length)).greedy,
-            args.batch_size, None, args.repeats,
-        ),
-        "ours": (ours.greedy, args.batch_size, None, args.repeats),
-        "ours, one at a time": (ours.greedy, 1, 64, args.repeats),
-        "ours-beam4": (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None, args.repeats),
+        "book": (lambda s: book_greedy(model, s, start_id, end_id, max_length), 1, args.book_sentences, 1, 1, model),
+        "hub-sampler": (hub_sampler_greedy(model, start_id, end_id, max_length), args.batch_size, None,
+                        args.repeats, 1, model),
     }
+    for batch in args.batch_sizes:
+        methods[f"hub-cached, batch {batch}"] = (hub.greedy, batch, None, args.repeats, 1, model)
+        methods[f"ours, batch {batch}"] = (ours.greedy, batch, None, args.repeats, 1, model)
+    methods["ours, one at a time"] = (ours.greedy, 1, 64, args.repeats, 1, model)
+    methods["ours-beam4"] = (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None,
+                             args.repeats, 4, model)
     if args.xla:
         xla = Decoder(model, start_id, end_id, max_length, jit_compile=True)
-        methods["ours XLA"] = (xla.greedy, args.batch_size, None, args.repeats)
-        methods["ours XLA, one at a time"] = (xla.greedy, 1, 64, args.repeats)
-        methods["ours-beam4 XLA"] = (lambda s: xla.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None,
-                                     args.repeats)
+        methods["ours XLA, one at a time"] = (xla.greedy, 1, 64, args.repeats, 1, model)
+        methods["ours-beam4 XLA"] = (lambda s: xla.beam(s, beam_size=4, length_penalty=0.6), args.batch_size,
+                                     None, args.repeats, 4, model)
+    if args.bf16:
+        model_bf16 = load_model(args, "mixed_bfloat16")
+        bf16 = Decoder(model_bf16, start_id, end_id, max_length)
+        for batch in args.batch_sizes:
+            methods[f"ours bfloat16, batch {batch}"] = (bf16.greedy, batch, None, args.repeats, 1, model_bf16)
+        methods["ours bfloat16, one at a time"] = (bf16.greedy, 1, 64, args.repeats, 1, model_bf16)
+        methods["ours-beam4 bfloat16"] = (lambda s: bf16.beam(s, beam_size=4, length_penalty=0.6),
+                                          args.batch_size, None, args.repeats, 4, model_bf16)
+    peak = matmul_gflops()
     rows, results = [], {}
-    for name, (run, batch, limit, repeats) in methods.items():
+    for name, (run, batch, limit, repeats, beams, used) in methods.items():
         if name in args.skip:
             continue
         sentences = source[: limit or len(source)]
@@ -244,7 +309,9 @@ def main(argv=None):
             run(sentences[len(sentences) // batch * batch :])
         outputs, seconds, mib = time_method(name, run, sentences, repeats, batch)
         results[name] = outputs
-        rows.append((name, batch, len(sentences), seconds, mib))
+        flops = decode_flops(used, sentences, outputs, batch, beams)
+        rows.append((name, batch, len(sentences), seconds, mib, flops / seconds / 1e9))
+    peak_after = matmul_gflops()
 
     reference = results.get("book")
     device = keras.backend.backend()
@@ -255,13 +322,15 @@ def main(argv=None):
     lines = [
         f"Greedy decoding of real test sentences (max {max_length} tokens, early exit at [end]); "
         f"{device}, {platform.machine()} with {os.cpu_count()} cores, {date.today()}; "
-        f"median of {args.repeats} runs (book: one run).",
+        f"median of {args.repeats} runs (book: one run); float32 matmul {peak:.0f} GFLOP/s before "
+        f"and {peak_after:.0f} after.",
         "",
-        "| method | batch | sentences | ms / sentence | sentences / s | vs book | peak host memory (MiB) | same tokens as book |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| method | batch | sentences | ms / sentence | sentences / s | vs book | GFLOP/s | MFU (float32 peak) "
+        "| peak host memory (MiB) | same tokens as book |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     book_ms = None
-    for name, batch, count, seconds, mib in rows:
+    for name, batch, count, seconds, mib, gflops in rows:
         ms = seconds / count * 1e3
         book_ms = ms if name == "book" else book_ms
         same = "-"
@@ -269,13 +338,17 @@ def main(argv=None):
             n = min(len(reference), len(results[name]))
             same = f"{np.mean(np.all(results[name][:n] == reference[:n], axis=1)):.0%}"
         speedup = f"{book_ms / ms:.0f}x" if book_ms else "-"
-        lines.append(f"| {name} | {batch} | {count} | {ms:.2f} | {1e3 / ms:.0f} | {speedup} | {mib:.0f} | {same} |")
-    peak = device_peak_mib()
-    if peak:
-        lines.append(f"\nDevice memory peak over the whole run: {peak:.0f} MiB.")
+        lines.append(
+            f"| {name} | {batch} | {count} | {ms:.2f} | {1e3 / ms:.0f} | {speedup} | {gflops:.1f} "
+            f"| {gflops / max(peak, peak_after):.1%} | {mib:.0f} | {same} |"
+        )
+    peak_device = device_peak_mib()
+    if peak_device:
+        lines.append(f"\nDevice memory peak over the whole run: {peak_device:.0f} MiB.")
     table = "\n".join(lines)
     print(table)
     if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(args.markdown).write_text(table + "\n")
 
 

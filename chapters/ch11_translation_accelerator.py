@@ -220,13 +220,13 @@ def _datasets(train, val, args):
         return train, val
     import tensorflow as tf
 
-    from keras_transformer.translator import trim_batch_padding
+    from keras_transformer.data.spa_eng import batch_by_length
 
     def batches(pair, shuffle):
         dataset = tf.data.Dataset.from_tensor_slices(pair)
         if shuffle:
             dataset = dataset.shuffle(len(pair[1]), seed=args.seed)
-        return trim_batch_padding(dataset.batch(args.batch_size)).prefetch(4)
+        return batch_by_length(dataset, args.batch_size, pair[1].shape[1]).prefetch(4)
 
     return batches(train, True), batches(val, False)
 

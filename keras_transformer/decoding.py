@@ -12,9 +12,18 @@ every sentence has produced `[end]`.
     tokens = decoder.beam(source_tokens, beam_size=4)   # (B, max_length)
 
 A model is decoded through a *stepper*: `encode(source) -> state` and
-`step(state, token, index) -> (log_probs, state)`. `TransformerStepper` and
-`GRUStepper` cover the chapter's three models; greedy and beam search are
-written once on top of them.
+`step(state, token, index) -> (scores, state)`, where `scores` are logits or
+log-probabilities over the target vocabulary (anything whose log-softmax is
+the log-probabilities; greedy takes their argmax, beam search their
+log-softmax). An optional `reorder(state, parent)` picks the state rows of
+the surviving beams (by default every state tensor is gathered).
+`TransformerStepper` and `GRUStepper` cover the chapter's three models; greedy
+and beam search are written once on top of them.
+
+The chapter's models end in a softmax layer. The steppers skip it and take
+the output layer's logits (one matrix product with the kernel already in the
+compute dtype): greedy needs only their argmax, which the softmax does not
+change, and beam search takes a float32 log-softmax of them.
 """
 
 import keras
@@ -31,9 +40,36 @@ def _layer(model, name):
 
 
 def _log_probs(probabilities):
-    # The chapter's models end in a softmax; log of a clipped probability is
-    # the log-softmax up to float rounding, and argmax is unchanged.
+    # Log of a clipped probability: for an output layer whose activation is
+    # neither softmax nor linear, so its logits cannot be taken directly.
     return ops.log(ops.maximum(ops.cast(probabilities, "float32"), 1e-30))
+
+
+class _OutputLogits:
+    """The output layer as logits: `x @ kernel + bias`, softmax skipped.
+
+    `constants()` casts the kernel and bias to the layer's compute dtype once
+    per decoding call (not once per step); they ride along in the loop state.
+    """
+
+    def __init__(self, layer):
+        self.layer = layer
+        name = getattr(layer.activation, "__name__", "")
+        self.direct = name in ("softmax", "linear") and getattr(layer, "kernel", None) is not None
+
+    def constants(self):
+        if not self.direct:
+            return ()
+        dtype = self.layer.compute_dtype
+        bias = self.layer.bias if self.layer.use_bias else ops.zeros((self.layer.units,))
+        return (ops.cast(self.layer.kernel, dtype), ops.cast(bias, dtype))
+
+    def __call__(self, x, constants):
+        """`(B, D)` -> `(B, vocab)` float32 scores (logits, or log-probabilities)."""
+        if not self.direct:
+            return _log_probs(self.layer(x))
+        kernel, bias = constants
+        return ops.cast(ops.matmul(ops.cast(x, kernel.dtype), kernel) + bias, "float32")
 
 
 class TransformerStepper:
@@ -45,9 +81,11 @@ class TransformerStepper:
         self.target_embedding = model.get_layer("target_embedding")
         self.decoder = model.get_layer("decoder")
         self.output_projection = model.get_layer("output_projection")
+        self.logits = _OutputLogits(self.output_projection)
         self.max_length = max_length
 
     def encode(self, source):
+        """State: (self-attention cache, cross-attention cache, source mask, output weights...)."""
         source_mask = ops.not_equal(source, 0)
         encoded = self.encoder(self.source_embedding(source), padding_mask=source_mask)
         batch = ops.shape(source)[0]
@@ -55,10 +93,10 @@ class TransformerStepper:
             self.decoder.init_cache(batch, self.max_length),
             self.decoder.compute_cross_attention_cache(encoded),
             source_mask,
-        )
+        ) + self.logits.constants()
 
     def step(self, state, token, index):
-        self_cache, cross_cache, source_mask = state
+        self_cache, cross_cache, source_mask = state[:3]
         x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
         x, self_cache, cross_cache = self.decoder(
             x,
@@ -68,8 +106,12 @@ class TransformerStepper:
             self_attention_cache_update_index=index,
             cross_attention_cache=cross_cache,
         )
-        probabilities = self.output_projection(x)[:, 0]
-        return _log_probs(probabilities), (self_cache, cross_cache, source_mask)
+        return self.logits(x[:, 0], state[3:]), (self_cache, cross_cache, source_mask) + tuple(state[3:])
+
+    def reorder(self, state, parent):
+        # Only the self-attention cache differs between the beams of one
+        # sentence; its cross-attention cache and mask are the same for all.
+        return (ops.take(state[0], parent, axis=0),) + tuple(state[1:])
 
 
 class GRUStepper:
@@ -87,27 +129,35 @@ class GRUStepper:
         self.decoder_gru = model.get_layer("decoder_gru")
         self.attention = _layer(model, "attention")
         self.output_projection = model.get_layer("output_projection")
+        self.logits = _OutputLogits(self.output_projection)
         self.max_length = max_length
 
     def encode(self, source):
+        """State: (hidden, output weights...) or (hidden, encoder states, source mask, output weights...)."""
         source_mask = ops.not_equal(source, 0)
         embedded = self.source_embedding(source)
         if self.attention is None:
-            return (self.encoder(embedded, mask=source_mask),)
-        states, forward_state, backward_state = self.encoder(embedded, mask=source_mask)
-        return (forward_state + backward_state, states, source_mask)
+            state = (self.encoder(embedded, mask=source_mask),)
+        else:
+            states, forward_state, backward_state = self.encoder(embedded, mask=source_mask)
+            state = (forward_state + backward_state, states, source_mask)
+        return state + self.logits.constants()
 
     def step(self, state, token, index):
         hidden = state[0]
         y = self.target_embedding(ops.expand_dims(token, 1))
         y = self.decoder_gru(y, initial_state=hidden)
         hidden = y[:, -1]
+        constants = state[1:]
         if self.attention is not None:
             states, source_mask = state[1], state[2]
+            constants = state[3:]
             context = self.attention(y, states, value_mask=source_mask)
             y = ops.concatenate([context, y], axis=-1)
-        probabilities = self.output_projection(y)[:, 0]
-        return _log_probs(probabilities), (hidden,) + tuple(state[1:])
+        return self.logits(y[:, 0], constants), (hidden,) + tuple(state[1:])
+
+    def reorder(self, state, parent):
+        return (ops.take(state[0], parent, axis=0),) + tuple(state[1:])
 
 
 def stepper_for(model, max_length):
@@ -201,8 +251,8 @@ class Decoder:
 
         def body(index, tokens, done, state):
             current = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
-            log_probs, state = self.stepper.step(state, current, index)
-            next_token = ops.cast(ops.argmax(log_probs, axis=-1), "int32")
+            scores, state = self.stepper.step(state, current, index)
+            next_token = ops.cast(ops.argmax(scores, axis=-1), "int32")
             # Finished rows emit padding and no longer matter.
             next_token = ops.where(done, 0, next_token)
             tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
@@ -241,18 +291,18 @@ class Decoder:
         done = ops.zeros((flat,), "bool")
         lengths = ops.zeros((flat,), "int32")
         row_offsets = ops.repeat(ops.arange(batch, dtype="int32") * beam_size, beam_size)
+        reorder = getattr(self.stepper, "reorder", _gather_beams)
 
         def cond(index, tokens, scores, done, lengths, state):
             return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
 
         def body(index, tokens, scores, done, lengths, state):
             current = ops.squeeze(ops.slice(tokens, [0, index], [flat, 1]), 1)
-            log_probs, state = self.stepper.step(state, current, index)
+            scores_now, state = self.stepper.step(state, current, index)
+            log_probs = ops.log_softmax(scores_now, axis=-1)
             vocab = ops.shape(log_probs)[-1]
             # A finished beam continues with padding at no cost, once.
-            pad_only = ops.concatenate(
-                [ops.zeros((flat, 1)), ops.full((flat, vocab - 1), NEG_INF)], axis=1
-            )
+            pad_only = ops.where(ops.arange(vocab) == 0, 0.0, NEG_INF)[None, :]
             log_probs = ops.where(ops.expand_dims(done, 1), pad_only, log_probs)
             candidates = ops.reshape(ops.expand_dims(scores, 1) + log_probs, (batch, beam_size * vocab))
             top_scores, top_index = ops.top_k(candidates, k=beam_size)
@@ -261,7 +311,7 @@ class Decoder:
             next_token = ops.reshape(top_index % vocab, (flat,))
             tokens = ops.take(tokens, parent, axis=0)
             tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
-            state = _gather_beams(state, parent)
+            state = reorder(state, parent)
             was_done = ops.take(done, parent, axis=0)
             lengths = ops.take(lengths, parent, axis=0) + ops.cast(ops.logical_not(was_done), "int32")
             done = ops.logical_or(was_done, _ends(next_token, self.end_id))

@@ -30,6 +30,7 @@ from keras_transformer.data.spa_eng import (
     END_TOKEN,
     START_TOKEN,
     custom_standardization,
+    trim_batch_padding,
     wrap_target,
 )
 
@@ -38,36 +39,6 @@ logger = logging.getLogger(__name__)
 _MODEL_FILE = "model.keras"
 _META_FILE = "translator.json"
 _STANDARDIZERS = {"custom_standardization": custom_standardization}
-
-
-def trim_batch_padding(dataset):
-    """Cut each batch to its longest real sequence (source and target separately).
-
-    The book pads every pair to 20 tokens; most pairs are far shorter. Columns
-    that are padding in every row of a batch change no masked loss, accuracy
-    or (by padding invariance) prediction, so dropping them only saves time.
-    Works on ``make_dataset``'s ``({"english", "spanish"}, target)`` batches.
-
-    Example::
-
-        train_ds = trim_batch_padding(make_dataset(train, source_vec, target_vec))
-    """
-
-    def longest(ids):
-        return tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
-
-    def trim(inputs, targets):
-        source_len = longest(inputs["english"])
-        target_len = longest(inputs["spanish"])  # keeps the pad target after [end]
-        return (
-            {
-                "english": inputs["english"][:, :source_len],
-                "spanish": inputs["spanish"][:, :target_len],
-            },
-            targets[:, :target_len],
-        )
-
-    return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def next_token_accuracies(decoder_inputs, targets, predicted):

@@ -229,6 +229,41 @@ def _vectorize(vectorizer, texts: list[str], chunk: int = 8192):
     return np.concatenate(parts).astype("int64")
 
 
+def trim_batch_padding(dataset):
+    """Cut each batch to its longest real sequence (source and target separately).
+
+    The book pads every pair to 20 tokens; most pairs are far shorter. Columns
+    that are padding in every row of a batch change no masked loss, accuracy
+    or (by padding invariance) prediction, so dropping them only saves time.
+    Works on ``make_dataset``'s ``({"english", "spanish"}, target)`` batches.
+
+    Example::
+
+        train_ds = trim_batch_padding(make_dataset(train, source_vec, target_vec))
+    """
+
+    def longest(ids):
+        return tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
+
+    def trim(inputs, targets):
+        source_len = longest(inputs["english"])
+        target_len = longest(inputs["spanish"])  # keeps the pad target after [end]
+        return (
+            {
+                "english": inputs["english"][:, :source_len],
+                "spanish": inputs["spanish"][:, :target_len],
+            },
+            targets[:, :target_len],
+        )
+
+    return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _pair_length(inputs, _):
+    real = lambda ids: tf.math.count_nonzero(ids, dtype=tf.int32)  # noqa: E731
+    return tf.maximum(real(inputs["english"]), real(inputs["spanish"]))
+
+
 def make_dataset(
     pairs: list[tuple[str, str]],
     source_vec,
@@ -236,6 +271,7 @@ def make_dataset(
     batch_size: int = 64,
     shuffle: bool = True,
     seed: int | None = None,
+    by_length: bool = False,
 ):
     """Batched translation dataset, as the book's ``make_dataset``.
 
@@ -245,9 +281,17 @@ def make_dataset(
     (next-token target). ``shuffle=True`` reshuffles the pairs every epoch
     (pass ``False`` for evaluation).
 
+    ``by_length=True`` batches each pair with pairs of about its length
+    (within two tokens) and cuts every batch to its longest pair, so ``L``
+    varies by batch. Most pairs are far shorter than 20 tokens, so an epoch
+    does a fraction of the book's work; the model's masks make the loss,
+    accuracy and predictions of each pair the same as with full padding.
+    Batches are still random (the pairs are shuffled before grouping); a
+    batch may hold fewer than ``batch_size`` pairs at the end of an epoch.
+
     Example::
 
-        train_ds = make_dataset(train_pairs, source_vec, target_vec)
+        train_ds = make_dataset(train_pairs, source_vec, target_vec, by_length=True)
         inputs, targets = next(iter(train_ds))
     """
     if not pairs:
@@ -265,4 +309,22 @@ def make_dataset(
     )
     if shuffle:
         ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if not by_length:
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return batch_by_length(ds, batch_size, english.shape[1]).prefetch(tf.data.AUTOTUNE)
+
+
+def batch_by_length(pairs, batch_size, sequence_length):
+    """Batch unbatched ``({"english", "spanish"}, target)`` pairs by length, cut to the longest.
+
+    Pairs whose longer side has about the same number of real tokens (buckets
+    two tokens wide) go into the same batch; each batch is then cut to its
+    longest source and target (:func:`trim_batch_padding`).
+    """
+    boundaries = list(range(4, int(sequence_length) + 1, 2))
+    batched = pairs.bucket_by_sequence_length(
+        _pair_length,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+    )
+    return trim_batch_padding(batched)
