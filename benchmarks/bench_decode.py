@@ -10,8 +10,14 @@ Methods (all greedy unless noted; all on the same real test sentences):
                 driven with its own self/cross-attention caches by this
                 package's compiled loop (the strongest peer)
   ours          keras_transformer.decoding.Decoder: cached, compiled, batched,
-                early exit; batched and one sentence at a time
+                early exit; at each of --batch-sizes and one sentence at a time
   ours-beam4    the same with beam search, beam 4, length penalty 0.6
+  --xla         this package's decoder compiled by XLA (TensorFlow's jit_compile)
+  --bf16        this package's decoder with the model under mixed_bfloat16
+
+Each row also gives the model FLOPs per second of the steps the loop ran
+(matrix products) and their fraction of a float32 matrix product's rate
+measured in the same run.
 
     python benchmarks/bench_decode.py --arrays output/accel/arrays.npz --weights output/accel/gpu
     python benchmarks/bench_decode.py --arrays output/accel/arrays.npz --translator output/ch11_translation/transformer/translator

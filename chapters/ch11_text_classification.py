@@ -62,6 +62,10 @@ def parse_args(argv=None):
         "--learning-rate", type=float, default=None, help="rmsprop learning rate (default: Keras's, 0.001)"
     )
     parser.add_argument(
+        "--lr-schedule", choices=("constant", "cosine"), default="constant",
+        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs",
+    )
+    parser.add_argument(
         "--fixed-padding",
         action="store_true",
         help="pad every review to --sequence-length as the book does, instead of batching "
@@ -101,6 +105,7 @@ def main(argv=None):
         tpu=args.tpu,
         precision=args.precision,
         jit_compile=args.jit_compile,
+        lr_schedule=args.lr_schedule,
     )
     print(
         f"{args.model}: test accuracy {results['test_accuracy']:.4f} "

@@ -56,6 +56,31 @@ def learned():
     return Translator(model, source_vec, target_vec, "transformer")
 
 
+def test_batches_by_length_hold_every_pair_once_and_predict_as_full_padding(learned):
+    pairs = make_pairs(300, seed=5)
+    source_vec, target_vec = learned.source_vectorizer, learned.target_vectorizer
+    padded = make_dataset(pairs, source_vec, target_vec, batch_size=32, shuffle=False)
+    by_length = make_dataset(pairs, source_vec, target_vec, batch_size=32, shuffle=True, seed=3, by_length=True)
+
+    def rows(ds):
+        out = {}
+        for inputs, targets in ds:
+            english, spanish = inputs["english"].numpy(), inputs["spanish"].numpy()
+            probabilities = learned.model.predict_on_batch(inputs)
+            widths = (english != 0).sum(1).max(), (spanish != 0).sum(1).max()
+            assert english.shape[1] == max(widths[0], 1) and spanish.shape[1] == max(widths[1], 1)
+            for e, s, t, p in zip(english, spanish, targets.numpy(), probabilities):
+                key = (tuple(e[e != 0]), tuple(s[s != 0]))
+                out.setdefault(key, []).append((t[: len(key[1])], p[: len(key[1])]))
+        return out
+
+    full, grouped = rows(padded), rows(by_length)
+    assert sorted((k, len(v)) for k, v in full.items()) == sorted((k, len(v)) for k, v in grouped.items())
+    for key, [(targets, probabilities), *_] in full.items():
+        np.testing.assert_array_equal(grouped[key][0][0], targets)
+        np.testing.assert_allclose(grouped[key][0][1], probabilities, atol=1e-5)
+
+
 def test_transformer_learns_the_toy_task(learned):
     test = make_pairs(40, seed=1)
     results = learned.evaluate(test)
