@@ -304,6 +304,11 @@ def main(argv=None):
         methods["ours bfloat16, one at a time"] = (bf16.greedy, 1, 64, args.repeats, 1, model_bf16)
         methods["ours-beam4 bfloat16"] = (lambda s: bf16.beam(s, beam_size=4, length_penalty=0.6),
                                           args.batch_size, None, args.repeats, 4, model_bf16)
+        if args.xla:
+            bf16_xla = Decoder(model_bf16, start_id, end_id, max_length, jit_compile=True)
+            methods["ours bfloat16 XLA, one at a time"] = (bf16_xla.greedy, 1, 64, args.repeats, 1, model_bf16)
+            methods["ours-beam4 bfloat16 XLA"] = (lambda s: bf16_xla.beam(s, beam_size=4, length_penalty=0.6),
+                                                  args.batch_size, None, args.repeats, 4, model_bf16)
     peak = matmul_gflops()
     rows, results = [], {}
     for name, (run, batch, limit, repeats, beams, used) in methods.items():
