@@ -64,7 +64,9 @@ def test_multi_head_attention_agrees_with_keras_and_with_the_reference(keep):
     ours = MultiHeadAttention(num_heads=4, key_dim=4, keep_attention_weights=keep)
     _copy_weights(keras_mha, ours, query, value)
     expected = keras_mha(query, value, attention_mask=value_mask[:, None, :])
-    assert_close(ours(query, value, value_mask=value_mask), expected)
+    # Outputs here reach ~30; on torch Keras's layer may use a fused attention kernel (another
+    # summation order), so allow a few float32 ulps of that size.
+    assert_close(ours(query, value, value_mask=value_mask), expected, atol=5e-5, rtol=1e-5)
 
     # The same computation spelled out with the reference function.
     wq, bq, wk, bk, wv, bv, wo, bo = [ops.convert_to_numpy(w) for w in ours.weights]

@@ -185,7 +185,7 @@ def test_keras_file_loads_in_a_fresh_process_with_safe_mode(tmp_path):
         "import sys, numpy as np, keras, keras_transformer\n"
         "d = np.load(sys.argv[1] + '/io.npz')\n"
         "m = keras.saving.load_model(sys.argv[1] + '/model.keras', safe_mode=True)\n"
-        "np.testing.assert_allclose(np.asarray(m([d['src'], d['tgt']])), d['out'], atol=1e-6)\n"
+        "np.testing.assert_allclose(keras.ops.convert_to_numpy(m([d['src'], d['tgt']])), d['out'], atol=1e-6)\n"
         "print('identical')\n"
     )
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300)
