@@ -45,6 +45,7 @@ from keras import ops  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
 
+from bench_encoder import matmul_gflops  # noqa: E402  (same folder)
 from keras_transformer.decoding import Decoder, TransformerStepper, _compile  # noqa: E402
 from keras_transformer.layers.interop import copy_weights_to_keras_hub  # noqa: E402
 
@@ -74,19 +75,6 @@ def load_model(args, precision="float32"):
         return model
     finally:
         keras.mixed_precision.set_global_policy("float32")
-
-
-def matmul_gflops(dtype="float32", size=2048, repeats=10):
-    """Rate of a large matrix product through keras.ops on this machine."""
-    a = keras.random.normal((size, size), dtype=dtype)
-    b = keras.random.normal((size, size), dtype=dtype)
-    ops.convert_to_numpy(ops.matmul(a, b))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        ops.convert_to_numpy(ops.matmul(a, b))
-        times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
 
 
 def decode_flops(model, source, outputs, batch, beams=1):
