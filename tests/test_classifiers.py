@@ -194,7 +194,7 @@ def test_script_help_explains_every_option(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
-                   "--deterministic", "--fixed-padding", "--learning-rate"):
+                   "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule"):
         assert option in text
     for name in MODEL_NAMES:
         assert name in text
@@ -214,10 +214,13 @@ def test_script_runs_end_to_end_on_a_tiny_imdb_folder(tmp_path):
     data = _imdb_folder(tmp_path / "data")
     out = tmp_path / "out"
     argv = ["--model", "transformer-positional", "--epochs", "1", "--data-dir", str(data),
-            "--output-dir", str(out), "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8"]
+            "--output-dir", str(out), "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8",
+            "--lr-schedule", "cosine"]
     _load_script().main(argv)
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "transformer-positional"
+    # The cosine decay spans the run: one epoch of batches (20 reviews in length buckets).
+    assert results["settings"]["lr_schedule"] == "cosine" and 1 <= results["settings"]["decay_steps"] <= 20
     assert results["epochs_run"] == 1 and results["best_epoch"] == 1
     assert 0.0 <= results["test_accuracy"] <= 1.0
     assert results["settings"]["train_val_test"] == [20, 4, 24]
@@ -234,3 +237,12 @@ def test_bag_of_words_names_get_vectors_and_sequence_names_get_ids():
         out = adapted(name, texts)(tf.constant(texts[:2]))
         expected = (2, TINY["vocab_size"]) if name in BAG_OF_WORDS else (2, TINY["sequence_length"])
         assert tuple(out.shape) == expected, name
+
+
+def test_cosine_schedule_decays_from_the_learning_rate_to_zero():
+    model = build_classifier("transformer-positional", vocab_size=30, sequence_length=8, embed_dim=8,
+                             dense_dim=4, learning_rate=2e-3, decay_steps=10)
+    schedule = model.optimizer._learning_rate  # Keras keeps the schedule object here
+    assert isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+    values = [float(ops.convert_to_numpy(schedule(step))) for step in (0, 5, 10)]
+    assert values[0] == pytest.approx(2e-3) and values[1] == pytest.approx(1e-3) and values[2] == pytest.approx(0.0)
