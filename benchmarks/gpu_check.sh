@@ -5,45 +5,79 @@
 #
 # ARRAYS.npz comes from `chapters/ch11_translation_accelerator.py prepare` (run where
 # TensorFlow is). In this order, so the most valuable part finishes first:
-#   1. trains the chapter's Transformer translator on the real pairs (book settings,
-#      EPOCHS epochs or until BUDGET seconds) and writes its weights to OUTDIR;
-#   2. benchmarks decoding on those weights (bench_decode.py);
-#   3. runs the layer and decoding tests under the backend;
+#   1. trains each of MODELS on the real pairs (book settings, EPOCHS epochs or until
+#      BUDGET seconds each), evaluates the best checkpoint on the test arrays and writes
+#      OUTDIR/MODEL/{history.json,test_outputs.npz} (`ch11_translation_accelerator.py score`
+#      turns these into BLEU/chrF where TensorFlow is); the transformer's weights too;
+#   2. benchmarks decoding (bench_decode.py) on DECODE_WEIGHTS, or on the transformer
+#      trained in step 1;
+#   3. runs the layer tests under the backend;
 #   4. benchmarks encoder training at the IMDB settings (bench_encoder.py);
-# and prints one summary (also OUTDIR/summary.md).
-# Environment: KERAS_BACKEND (default jax), EPOCHS (30), BUDGET (seconds, 270), TRAIN_LIMIT (all pairs).
+# and prints one summary (also OUTDIR/summary.md). Each step has a time limit, so a
+# lease of a few minutes ends with a summary.
+# Environment: KERAS_BACKEND (default jax), MODELS ("transformer"), EPOCHS (30),
+# BUDGET (seconds per model, 270), TRAIN_LIMIT (all pairs), DECODE_WEIGHTS,
+# DECODE_ARGS (extra bench_decode.py options), and the step limits in seconds
+# TRAIN_TIMEOUT (BUDGET + 150), DECODE_TIMEOUT (150), TEST_TIMEOUT (120), ENCODER_TIMEOUT (90).
 set -uo pipefail
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
 ARRAYS=${1:?usage: gpu_check.sh ARRAYS.npz OUTDIR}
 OUT=${2:-output/gpu_check}
+MODELS=${MODELS:-transformer}
+BUDGET=${BUDGET:-270}
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.md"
 LIMIT=${TRAIN_LIMIT:+--limit $TRAIN_LIMIT}
+step() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 {
   echo "# GPU check, $(date -u +%Y-%m-%d), KERAS_BACKEND=$KERAS_BACKEND"
   echo; echo '```'; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-  python -c "import keras; print('keras', keras.__version__)"; echo '```'
+  python -c "import keras; print('keras', keras.__version__)"
+  python -c "import jax; print('jax', jax.__version__, jax.devices())" 2>/dev/null; echo '```'
 } > "$SUMMARY"
 
-echo "## 1. Training the Transformer translator" >> "$SUMMARY"
-python chapters/ch11_translation_accelerator.py train --arrays "$ARRAYS" --out "$OUT" \
-  --epochs "${EPOCHS:-30}" --time-budget "${BUDGET:-270}" $LIMIT > "$OUT/train.log" 2>&1
-{ echo '```'; grep -E "^Epoch|step - |budget|epochs_run|best_epoch|train_seconds|devices" -A0 "$OUT/train.log" | tail -70; echo '```'; } >> "$SUMMARY"
-rm -f "$OUT/train.log"
+echo "## 1. Training on the real pairs (book settings), best checkpoint on the test arrays" >> "$SUMMARY"
+for MODEL in $MODELS; do
+  step "training $MODEL"
+  mkdir -p "$OUT/$MODEL"
+  WEIGHTS=$([ "$MODEL" = transformer ] || echo --no-weights)
+  timeout "${TRAIN_TIMEOUT:-$((BUDGET + 150))}" python chapters/ch11_translation_accelerator.py train \
+    --arrays "$ARRAYS" --model "$MODEL" --out "$OUT/$MODEL" --epochs "${EPOCHS:-30}" \
+    --time-budget "$BUDGET" $WEIGHTS $LIMIT > "$OUT/train-$MODEL.log" 2>&1
+  { echo "### $MODEL (exit $?)"; echo '```'
+    grep -E "^Epoch|step - |budget|Error|error" "$OUT/train-$MODEL.log" | tail -40
+    python - "$OUT/$MODEL/history.json" <<'EOF' 2>&1
+import json, sys
+h = json.load(open(sys.argv[1]))
+keys = ("epochs_run", "best_epoch", "best_epoch_val_accuracy", "train_seconds", "test_accuracy_keras",
+        "test_accuracy_tokens", "test_greedy_seconds", "devices")
+print({k: h.get(k) for k in keys})
+EOF
+    echo '```'; } >> "$SUMMARY"
+done
+cat "$OUT"/train-*.log > "$OUT/train.log" 2>/dev/null; rm -f "$OUT"/train-*.log
 
 echo "## 2. Decoding" >> "$SUMMARY"
-python benchmarks/bench_decode.py --arrays "$ARRAYS" --weights "$OUT" --markdown "$OUT/decode.md" > /dev/null 2> "$OUT/decode.err" \
-  && cat "$OUT/decode.md" >> "$SUMMARY" || tail -20 "$OUT/decode.err" >> "$SUMMARY"
+step "decoding benchmark"
+timeout "${DECODE_TIMEOUT:-150}" python benchmarks/bench_decode.py --arrays "$ARRAYS" \
+  --weights "${DECODE_WEIGHTS:-$OUT/transformer}" --markdown "$OUT/decode.md" ${DECODE_ARGS:-} \
+  > /dev/null 2> "$OUT/decode.err" && cat "$OUT/decode.md" >> "$SUMMARY" \
+  || { echo '```'; grep -v "^\s*$" "$OUT/decode.err" | tail -15; echo '```'; } >> "$SUMMARY"
 rm -f "$OUT/decode.md" "$OUT/decode.err"
 
-echo "## 3. Tests" >> "$SUMMARY"
-{ echo '```'; python -m pytest -q -p no:cacheprovider tests/test_attention.py tests/test_embedding.py \
-    tests/test_encoder_decoder.py tests/test_decoding.py 2>&1 | tail -5; echo '```'; } >> "$SUMMARY"
+echo "## 3. Layer tests" >> "$SUMMARY"
+step "layer tests"
+{ echo '```'; timeout "${TEST_TIMEOUT:-120}" python -m pytest -q -p no:cacheprovider -m layers \
+    tests/test_attention.py tests/test_embedding.py tests/test_encoder_decoder.py \
+    tests/test_decoding.py tests/test_seq2seq.py 2>&1 | tail -5; echo '```'; } >> "$SUMMARY"
 
 echo "## 4. Encoder training throughput" >> "$SUMMARY"
-python benchmarks/bench_encoder.py --rounds 5 --steps 20 --markdown "$OUT/encoder.md" > /dev/null 2> "$OUT/encoder.err" \
-  && cat "$OUT/encoder.md" >> "$SUMMARY" || tail -20 "$OUT/encoder.err" >> "$SUMMARY"
+step "encoder benchmark"
+timeout "${ENCODER_TIMEOUT:-90}" python benchmarks/bench_encoder.py --rounds 5 --steps 20 \
+  --markdown "$OUT/encoder.md" > /dev/null 2> "$OUT/encoder.err" && cat "$OUT/encoder.md" >> "$SUMMARY" \
+  || { echo '```'; grep -v "^\s*$" "$OUT/encoder.err" | tail -15; echo '```'; } >> "$SUMMARY"
 rm -f "$OUT/encoder.md" "$OUT/encoder.err"
 
+step "done"
 cat "$SUMMARY"

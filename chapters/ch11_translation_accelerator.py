@@ -13,10 +13,20 @@ backend, e.g. JAX on a GPU:
     # 3. here: put the trained weights into the translator and evaluate on the test split
     python chapters/ch11_translation_accelerator.py assemble --prepared output/accel \
         --weights $OUT --out output/accel/trained
+    # 3'. or, when the weights are too large to bring back (the GRU models:
+    #     35M parameters): score the test outputs `train` wrote beside them
+    python chapters/ch11_translation_accelerator.py score --prepared output/accel \
+        --outputs $OUT --out output/accel/gru
 
-The model is the book's Transformer (embed 256, dense 2048, 8 heads, one
-encoder and one decoder layer, dropout 0.5, rmsprop, batch 64) with this
-package's default `key_dim = embed_dim // num_heads`.
+`train` ends by evaluating the best checkpoint on the test arrays: next-token
+accuracy both ways (history.json) and the greedy translations as token ids
+(test_outputs.npz), which `score` turns into text and sacreBLEU/chrF here.
+
+`--model transformer` (default) is the book's Transformer (embed 256, dense
+2048, 8 heads, one encoder and one decoder layer, dropout 0.5, rmsprop, batch
+64) with this package's default `key_dim = embed_dim // num_heads`; `gru` and
+`gru-attention` are the book's GRU encoder-decoder and the same with Luong
+attention (`keras_transformer.models.seq2seq`).
 """
 
 import argparse
@@ -44,6 +54,7 @@ def parse_args(argv=None):
 
     train = sub.add_parser("train", help="train on the arrays under any Keras backend")
     train.add_argument("--arrays", required=True, help="arrays.npz written by prepare")
+    train.add_argument("--model", default="transformer", choices=MODELS, help="model to train (default transformer)")
     train.add_argument("--out", required=True, help="folder for the weight chunks and history.json")
     train.add_argument("--epochs", type=int, default=30, help="epochs (the book: 30)")
     train.add_argument("--batch-size", type=int, default=64, help="batch size (the book: 64)")
@@ -57,6 +68,15 @@ def parse_args(argv=None):
     train.add_argument("--limit", type=int, default=None, help="use only the first N pairs of each split (smoke tests)")
     train.add_argument("--steps-per-execution", type=int, default=32,
                        help="training steps per compiled call (less dispatch overhead)")
+    train.add_argument("--no-weights", action="store_true",
+                       help="do not write the weight chunks (e.g. the GRU models, too large to bring back)")
+    train.add_argument("--eval-batch-size", type=int, default=512, help="batch size of the test evaluation")
+
+    score = sub.add_parser("score", help="turn train's test outputs into text and score them (needs TensorFlow)")
+    score.add_argument("--prepared", required=True, help="the prepare --out folder (for the vocabulary)")
+    score.add_argument("--outputs", required=True, help="the train --out folder (history.json, test_outputs.npz)")
+    score.add_argument("--out", required=True, help="folder for results.json")
+    score.add_argument("--data-dir", default=None, help="spa-eng.zip or its folder (for the test references)")
 
     assemble = sub.add_parser("assemble", help="load trained weights into the translator and evaluate (needs TensorFlow)")
     assemble.add_argument("--prepared", required=True, help="the prepare --out folder")
@@ -71,10 +91,15 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def build_model():
+MODELS = ("transformer", "gru", "gru-attention")
+
+
+def build_model(name="transformer"):
     from keras_transformer.models.seq2seq import build_translation_model
 
-    return build_translation_model("transformer", key_dim=None)
+    if name == "transformer":
+        return build_translation_model("transformer", key_dim=None)
+    return build_translation_model(name)
 
 
 def prepare(args):
@@ -161,7 +186,7 @@ def train(args):
     keras.utils.set_random_seed(args.seed)
     set_precision(args.precision)
     data = np.load(args.arrays)
-    model = build_model()
+    model = build_model(args.model)
     model.compile(
         optimizer="rmsprop",
         loss="sparse_categorical_crossentropy",
@@ -182,30 +207,83 @@ def train(args):
         callbacks.append(TimeBudget(args.time_budget))
     train_data, val_data = _datasets(split("train"), split("val"), args)
     start = time.perf_counter()
+    if isinstance(train_data, tuple):  # arrays: inputs and targets passed apart
+        fit_data = {"x": train_data[0], "y": train_data[1], "batch_size": args.batch_size}
+    else:
+        fit_data = {"x": train_data}
     history = model.fit(
-        train_data,
+        **fit_data,
         validation_data=val_data,
         epochs=args.epochs,
-        batch_size=None if keras.backend.backend() == "tensorflow" else args.batch_size,
         callbacks=callbacks,
         verbose=2,
     )
     seconds = time.perf_counter() - start
     model.load_weights(best)
-    chunks = save_weight_chunks(model.get_weights(), out)
+    chunks = 0 if args.no_weights else save_weight_chunks(model.get_weights(), out)
     val_loss = history.history["val_loss"]
     summary = {
+        "model": args.model,
+        "precision": args.precision,
         "backend": keras.backend.backend(),
         "devices": _devices(),
         "epochs_run": len(val_loss),
         "best_epoch": int(np.argmin(val_loss)) + 1,
+        "best_epoch_val_accuracy": history.history["val_accuracy"][int(np.argmin(val_loss))],
         "train_seconds": round(seconds, 1),
         "history": history.history,
         "weight_files": chunks,
         "command": " ".join(sys.argv),
     }
     (out / "history.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=2), flush=True)
+    summary.update(evaluate_arrays(model, data, args, out))
+    (out / "history.json").write_text(json.dumps(summary, indent=2))
+
+
+def evaluate_arrays(model, data, args, out):
+    """The best checkpoint on the test arrays: next-token accuracies and greedy ids.
+
+    Writes ``test_outputs.npz`` (``greedy``: ``(N, 20)`` generated ids, 0 after
+    ``[end]``) and returns the accuracies (see ``keras_transformer.scoring``).
+    """
+    import keras
+
+    from keras_transformer.decoding import Decoder
+    from keras_transformer.scoring import next_token_accuracies
+
+    start = time.perf_counter()
+    source = data["test_source"][: args.limit].astype("int32")
+    target = data["test_target"][: args.limit].astype("int32")
+    decoder_inputs, targets = target[:, :-1], target[:, 1:]
+    predicted_ids = keras.ops.argmax(model.outputs[0], axis=-1)
+    argmax_model = keras.Model(model.inputs, predicted_ids)
+    predicted = argmax_model.predict(
+        {"english": source, "spanish": decoder_inputs}, batch_size=args.eval_batch_size, verbose=0
+    )
+    counts = next_token_accuracies(decoder_inputs, targets, np.asarray(predicted))
+    accuracy_seconds = time.perf_counter() - start
+
+    decoder = Decoder(model, int(data["start_id"]), int(data["end_id"]), max_length=target.shape[1] - 1)
+    batch = args.eval_batch_size
+    generated = []
+    start = time.perf_counter()
+    for begin in range(0, len(source), batch):
+        rows = source[begin : begin + batch]
+        padded = np.zeros((batch, rows.shape[1]), "int32")  # one shape, one compilation
+        padded[: len(rows)] = rows
+        tokens = keras.ops.convert_to_numpy(decoder.greedy(padded))
+        generated.append(tokens[: len(rows)].astype("int16"))
+    np.savez_compressed(Path(out) / "test_outputs.npz", greedy=np.concatenate(generated))
+    results = {
+        "test_pairs": len(source),
+        "test_accuracy_keras": counts["keras"][0] / counts["keras"][1],
+        "test_accuracy_tokens": counts["tokens"][0] / counts["tokens"][1],
+        "test_accuracy_seconds": round(accuracy_seconds, 1),
+        "test_greedy_seconds": round(time.perf_counter() - start, 1),
+    }
+    print(json.dumps(results, indent=2), flush=True)
+    return results
 
 
 def _datasets(train, val, args):
@@ -276,9 +354,46 @@ def assemble(args):
         print(f"{english}\n  -> {hypothesis}\n  (reference: {reference})")
 
 
+def score(args):
+    from keras_transformer.data.spa_eng import load_pairs, split_pairs
+    from keras_transformer.decoding import to_token_lists
+    from keras_transformer.scoring import corpus_scores
+    from keras_transformer.training import write_json
+    from keras_transformer.translator import Translator, prepare_reference
+
+    translator = Translator.load(Path(args.prepared) / "translator")
+    training = json.loads((Path(args.outputs) / "history.json").read_text())
+    with np.load(Path(args.outputs) / "test_outputs.npz") as outputs:
+        generated = outputs["greedy"]
+    _, _, test = split_pairs(load_pairs(args.data_dir).pairs, seed=1337)
+    test = test[: len(generated)]
+    hypotheses = [
+        " ".join(translator._token(t) for t in tokens)
+        for tokens in to_token_lists(generated, translator.end_id)
+    ]
+    references = [prepare_reference(s) for _, s in test]
+    samples = list(zip([e for e, _ in test[:10]], hypotheses[:10], references[:10]))
+    summary = {
+        "model": training.get("model", "transformer"),
+        "decoding": "greedy (cached)",
+        "test_pairs": len(test),
+        "accuracy_keras": training["test_accuracy_keras"],
+        "accuracy_tokens": training["test_accuracy_tokens"],
+        **corpus_scores(hypotheses, references),
+        "training": {k: v for k, v in training.items() if k != "history"},
+        "val_accuracy_by_epoch": training["history"].get("val_accuracy"),
+        "samples": samples,
+    }
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    write_json(Path(args.out) / "results.json", summary)
+    print(json.dumps({k: v for k, v in summary.items() if k != "samples"}, indent=2))
+    for english, hypothesis, reference in samples:
+        print(f"{english}\n  -> {hypothesis}\n  (reference: {reference})")
+
+
 def main(argv=None):
     args = parse_args(argv)
-    {"prepare": prepare, "train": train, "assemble": assemble}[args.command](args)
+    {"prepare": prepare, "train": train, "assemble": assemble, "score": score}[args.command](args)
 
 
 if __name__ == "__main__":

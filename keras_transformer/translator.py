@@ -33,32 +33,13 @@ from keras_transformer.data.spa_eng import (
     trim_batch_padding,
     wrap_target,
 )
+from keras_transformer.scoring import corpus_scores, next_token_accuracies  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
 _MODEL_FILE = "model.keras"
 _META_FILE = "translator.json"
 _STANDARDIZERS = {"custom_standardization": custom_standardization}
-
-
-def next_token_accuracies(decoder_inputs, targets, predicted):
-    """Counts for the two next-token accuracies (numpy int arrays, same shape).
-
-    * ``keras``: positions where the decoder *input* is not padding, which is
-      what Keras counts when the mask comes from the decoder's embedding. That
-      includes the position whose input is ``[end]`` and whose target is
-      padding (an easy "hit" once the model learns to predict padding there).
-    * ``tokens``: positions where the *target* is a real token only.
-
-    Returns ``{"keras": (correct, total), "tokens": (correct, total)}``.
-    """
-    hit = predicted == targets
-    keras_mask = decoder_inputs != 0
-    token_mask = targets != 0
-    return {
-        "keras": (int(np.sum(hit & keras_mask)), int(np.sum(keras_mask))),
-        "tokens": (int(np.sum(hit & token_mask)), int(np.sum(token_mask))),
-    }
 
 
 def prepare_reference(spanish):
@@ -399,18 +380,11 @@ class Translator:
             "accuracy_tokens": counts["tokens"][0] / max(counts["tokens"][1], 1),
         }
         if translate:
-            import sacrebleu
-
             hypotheses = self.translate(
                 english, method=method, beam_size=beam_size, length_penalty=length_penalty
             )
             references = [prepare_reference(s) for _, s in pairs]
-            bleu = sacrebleu.metrics.BLEU()
-            chrf = sacrebleu.metrics.CHRF()
-            results["bleu"] = bleu.corpus_score(hypotheses, [references]).score
-            results["chrf"] = chrf.corpus_score(hypotheses, [references]).score
-            results["bleu_signature"] = str(bleu.get_signature())
-            results["chrf_signature"] = str(chrf.get_signature())
+            results.update(corpus_scores(hypotheses, references))
             results["hypotheses"] = hypotheses
             results["references"] = references
         return results
