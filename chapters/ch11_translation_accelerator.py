@@ -63,6 +63,8 @@ def parse_args(argv=None):
         "--time-budget", type=float, default=None,
         help="stop after the epoch that passes this many seconds (the epochs run are reported)",
     )
+    train.add_argument("--hard-time-limit", type=float, default=None,
+                       help="also stop inside an epoch after this many seconds (default: never)")
     train.add_argument("--precision", default="float32", choices=["float32", "mixed_bfloat16", "mixed_float16"],
                        help="compute precision (float32 is the book's)")
     train.add_argument("--limit", type=int, default=None, help="use only the first N pairs of each split (smoke tests)")
@@ -130,18 +132,36 @@ def prepare(args):
 
 
 class TimeBudget:
-    """Stop training after the epoch in which `seconds` have passed."""
+    """Stop training after the epoch in which `seconds` have passed.
 
-    def __new__(cls, seconds):
+    Also stops inside an epoch once `hard_seconds` have passed (an epoch far
+    slower than expected must not outlive a lease), and prints the step count
+    and elapsed time every `report_seconds`, so a slow epoch shows in the log.
+    """
+
+    def __new__(cls, seconds, hard_seconds=None, report_seconds=30):
         import keras
 
         class _TimeBudget(keras.callbacks.Callback):
             def on_train_begin(self, logs=None):
-                self.start = time.perf_counter()
+                self.start = self.last_report = time.perf_counter()
+                self.steps = 0
+                self.stopped_inside_epoch = False
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.steps = batch + 1
+                now = time.perf_counter()
+                if now - self.last_report > report_seconds:
+                    self.last_report = now
+                    print(f"  step {self.steps}, {now - self.start:.0f}s", flush=True)
+                if hard_seconds and now - self.start > hard_seconds:
+                    print(f"hard time limit of {hard_seconds:.0f}s reached inside an epoch, at step {self.steps}")
+                    self.stopped_inside_epoch = True
+                    self.model.stop_training = True
 
             def on_epoch_end(self, epoch, logs=None):
                 if time.perf_counter() - self.start > seconds:
-                    print(f"time budget of {seconds:.0f}s reached after epoch {epoch + 1}")
+                    print(f"time budget of {seconds:.0f}s reached after epoch {epoch + 1}", flush=True)
                     self.model.stop_training = True
 
         return _TimeBudget()
@@ -202,9 +222,10 @@ def train(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     best = str(Path("/tmp") / "ch11_translation_best.weights.h5")
+    Path(best).unlink(missing_ok=True)  # never a previous run's checkpoint
     callbacks = [keras.callbacks.ModelCheckpoint(best, save_best_only=True, save_weights_only=True)]
     if args.time_budget:
-        callbacks.append(TimeBudget(args.time_budget))
+        callbacks.append(TimeBudget(args.time_budget, args.hard_time_limit))
     train_data, val_data = _datasets(split("train"), split("val"), args)
     start = time.perf_counter()
     if isinstance(train_data, tuple):  # arrays: inputs and targets passed apart
@@ -219,17 +240,20 @@ def train(args):
         verbose=2,
     )
     seconds = time.perf_counter() - start
-    model.load_weights(best)
+    if Path(best).exists():
+        model.load_weights(best)
+    else:  # stopped inside the first epoch: no validated checkpoint, keep the weights as they are
+        print("no epoch finished: evaluating the weights as training left them")
     chunks = 0 if args.no_weights else save_weight_chunks(model.get_weights(), out)
-    val_loss = history.history["val_loss"]
+    val_loss = history.history.get("val_loss") or [float("nan")]
     summary = {
         "model": args.model,
         "precision": args.precision,
         "backend": keras.backend.backend(),
         "devices": _devices(),
-        "epochs_run": len(val_loss),
+        "epochs_run": len(history.history.get("val_loss", [])),
         "best_epoch": int(np.argmin(val_loss)) + 1,
-        "best_epoch_val_accuracy": history.history["val_accuracy"][int(np.argmin(val_loss))],
+        "best_epoch_val_accuracy": (history.history.get("val_accuracy") or [None])[int(np.argmin(val_loss))],
         "train_seconds": round(seconds, 1),
         "history": history.history,
         "weight_files": chunks,
