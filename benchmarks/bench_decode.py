@@ -11,6 +11,8 @@ Methods (all greedy unless noted; all on the same real test sentences):
                 package's compiled loop (the strongest peer)
   ours          keras_transformer.decoding.Decoder: cached, compiled, batched,
                 early exit; at each of --batch-sizes and one sentence at a time
+  ours by length  the same over all the sentences in batches grouped by source
+                length (decoding.decode_by_length, what Translator.translate does)
   ours-beam4    the same with beam search, beam 4, length penalty 0.6
   --xla         this package's decoder compiled by XLA (TensorFlow's jit_compile)
   --bf16        this package's decoder with the model under mixed_bfloat16
@@ -46,7 +48,7 @@ from keras import ops  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
 
 from bench_encoder import matmul_gflops  # noqa: E402  (same folder)
-from keras_transformer.decoding import Decoder, TransformerStepper, _compile  # noqa: E402
+from keras_transformer.decoding import Decoder, TransformerStepper, _compile, decode_by_length  # noqa: E402
 from keras_transformer.layers.interop import copy_weights_to_keras_hub  # noqa: E402
 
 
@@ -77,13 +79,23 @@ def load_model(args, precision="float32"):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def decode_flops(model, source, outputs, batch, beams=1):
+def decode_flops(model, source, outputs, batch, beams=1, by_length=False):
     """Matrix-product FLOPs of the steps the loop ran (attention scores left out, under 2%).
 
     Per batch the loop runs until its longest output ends, for every row (and
     beam). For beam search the best beam's length stands in for the loop's,
-    so its count is a lower bound.
+    so its count is a lower bound. `by_length`: the batches
+    `decode_by_length` forms (sorted by source length, cut to their longest
+    source rounded up to 4).
     """
+    if by_length:
+        lengths = np.sum(source != 0, axis=1)
+        order = np.argsort(lengths, kind="stable")
+        return sum(
+            decode_flops(model, source[rows, : min(-(-max(int(lengths[rows].max()), 1) // 4) * 4, source.shape[1])],
+                         outputs[rows], batch, beams)
+            for rows in (order[i : i + batch] for i in range(0, len(source), batch))
+        )
     decoder = model.get_layer("decoder")
     embed, dense = decoder.embed_dim, decoder.dense_dim
     width = decoder.num_heads * decoder.key_dim
@@ -276,6 +288,9 @@ def main(argv=None):
     for batch in args.batch_sizes:
         methods[f"hub-cached, batch {batch}"] = (hub.greedy, batch, None, args.repeats, 1, model)
         methods[f"ours, batch {batch}"] = (ours.greedy, batch, None, args.repeats, 1, model)
+        # The whole set at once, in batches of `batch` sorted by source length (as Translator.translate).
+        methods[f"ours by length, batch {batch}"] = (
+            lambda s, b=batch: np.stack(decode_by_length(ours.greedy, s, b)), len(source), None, args.repeats, 1, model)
     methods["ours, one at a time"] = (ours.greedy, 1, 64, args.repeats, 1, model)
     methods["ours-beam4"] = (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None,
                              args.repeats, 4, model)
@@ -289,6 +304,9 @@ def main(argv=None):
         bf16 = Decoder(model_bf16, start_id, end_id, max_length)
         for batch in args.batch_sizes:
             methods[f"ours bfloat16, batch {batch}"] = (bf16.greedy, batch, None, args.repeats, 1, model_bf16)
+            methods[f"ours bfloat16 by length, batch {batch}"] = (
+                lambda s, b=batch: np.stack(decode_by_length(bf16.greedy, s, b)), len(source), None, args.repeats, 1,
+                model_bf16)
         methods["ours bfloat16, one at a time"] = (bf16.greedy, 1, 64, args.repeats, 1, model_bf16)
         methods["ours-beam4 bfloat16"] = (lambda s: bf16.beam(s, beam_size=4, length_penalty=0.6),
                                           args.batch_size, None, args.repeats, 4, model_bf16)
@@ -308,8 +326,10 @@ def main(argv=None):
             run(sentences[len(sentences) // batch * batch :])
         outputs, seconds, mib = time_method(name, run, sentences, repeats, batch)
         results[name] = outputs
-        flops = decode_flops(used, sentences, outputs, batch, beams)
-        rows.append((name, batch, len(sentences), seconds, mib, flops / seconds / 1e9))
+        by_length = " by length, batch " in name
+        shown_batch = int(name.rsplit(" ", 1)[1]) if by_length else batch
+        flops = decode_flops(used, sentences, outputs, shown_batch, beams, by_length=by_length)
+        rows.append((name, shown_batch, len(sentences), seconds, mib, flops / seconds / 1e9))
     peak_after = matmul_gflops()
 
     reference = results.get("book")

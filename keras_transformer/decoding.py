@@ -10,6 +10,7 @@ every sentence has produced `[end]`.
     decoder = Decoder(model, start_id=2, end_id=3, max_length=20)
     tokens = decoder.greedy(source_tokens)              # (B, max_length)
     tokens = decoder.beam(source_tokens, beam_size=4)   # (B, max_length)
+    rows = decode_by_length(decoder.greedy, many_sources, batch_size=256)
 
 A model is decoded through a *stepper*: `encode(source) -> state` and
 `step(state, token, index) -> (scores, state)`, where `scores` are logits or
@@ -350,6 +351,47 @@ def full_recompute_greedy(model, source, start_id, end_id, max_length=20):
         if done.all():
             break
     return tokens[:, 1:].astype("int32")
+
+
+def decode_by_length(run, source, batch_size=256, width_multiple=4):
+    """Decode many sentences in batches of similar length; results in input order.
+
+    A batch decodes until its longest translation ends, and its encoder and
+    cross-attention work on its longest source. Sorting the sentences by
+    source length first puts short sentences (short translations) together,
+    so most batches stop early and run on narrow sources. Each batch's
+    source is cut to its longest row, rounded up to a multiple of
+    `width_multiple` (few distinct shapes, so few compilations); padding
+    columns change no output (the source padding mask).
+
+    Args:
+        run: a batch decoder, e.g. `Decoder(...).greedy`: `(B, S)` ids ->
+            `(B, T)` ids or a list of `B` outputs.
+        source: `(N, S)` source ids (0 = padding).
+        batch_size: sentences per batch.
+
+    Returns a list of `N` outputs (rows of `run`'s result), in `source`'s order.
+
+    Example::
+
+        rows = decode_by_length(decoder.greedy, source_ids, batch_size=256)
+    """
+    import numpy as np
+
+    source = np.asarray(ops.convert_to_numpy(source))
+    lengths = np.sum(source != 0, axis=1)
+    order = np.argsort(lengths, kind="stable")
+    results = [None] * len(source)
+    for begin in range(0, len(source), batch_size):
+        rows = order[begin : begin + batch_size]
+        width = max(int(lengths[rows].max(initial=0)), 1)
+        width = min(-(-width // width_multiple) * width_multiple, source.shape[1])
+        outputs = run(source[rows, :width])
+        if not isinstance(outputs, list):
+            outputs = list(ops.convert_to_numpy(outputs))
+        for row, output in zip(rows, outputs):
+            results[row] = output
+    return results
 
 
 def to_token_lists(tokens, end_id):

@@ -266,7 +266,9 @@ class Translator:
         ``None``, and input with no token left after standardization (e.g.
         ``"?!"``, which the model would see as an all-padding source)
         translate to ``""``. Over-long input is truncated to the sequence length, with
-        a warning. ``[start]`` and ``[end]`` are not in the output.
+        a warning. ``[start]`` and ``[end]`` are not in the output. Sentences are
+        decoded ``batch_size`` at a time, grouped by source length (most
+        batches then stop early; see ``decoding.decode_by_length``).
 
         Example::
 
@@ -278,16 +280,21 @@ class Translator:
             raise ValueError("translate() got None; pass a list of English sentences.")
         sentences = ["" if s is None else str(s) for s in sentences]
         results = [""] * len(sentences)
-        for begin in range(0, len(sentences), batch_size):
-            chunk = sentences[begin : begin + batch_size]
-            ids = self._source_ids(chunk)
-            self._warn_if_long(chunk, ids)
-            nonempty = np.flatnonzero(np.any(ids != 0, axis=1))
-            if nonempty.size == 0:
-                continue
-            decoded = self.decode(ids[nonempty], method, beam_size, length_penalty)
-            for row, tokens in zip(nonempty, decoded):
-                results[begin + row] = " ".join(self._token(t) for t in tokens)
+        if not sentences:
+            return results
+        from keras_transformer.decoding import decode_by_length
+
+        ids = self._source_ids(sentences)
+        self._warn_if_long(sentences, ids)
+        nonempty = np.flatnonzero(np.any(ids != 0, axis=1))
+        if nonempty.size == 0:
+            return results
+        # Batches of similar source length: most stop early (decode_by_length).
+        decoded = decode_by_length(
+            lambda rows: self.decode(rows, method, beam_size, length_penalty), ids[nonempty], batch_size
+        )
+        for row, tokens in zip(nonempty, decoded):
+            results[row] = " ".join(self._token(t) for t in tokens)
         return results
 
     def _token(self, token_id):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import keras
 
-from keras_transformer.decoding import Decoder, full_recompute_greedy
+from keras_transformer.decoding import Decoder, decode_by_length, full_recompute_greedy
 from keras_transformer.models.seq2seq import build_gru, build_transformer
 
 VOCAB, START, END, MAX_LEN = 16, 2, 3, 8
@@ -46,6 +46,18 @@ def test_cached_greedy_is_token_for_token_the_full_recompute(trained_transformer
     expected = full_recompute_greedy(trained_transformer, source, START, END, MAX_LEN)
     got = np.asarray(Decoder(trained_transformer, START, END, MAX_LEN).greedy(source))
     np.testing.assert_array_equal(got, expected)
+
+
+def test_batches_by_length_give_each_sentence_its_own_translation_in_order(trained_transformer):
+    source, _ = copy_task(40)  # lengths 2-6, mixed; batches of 16 sorted by length
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
+    expected = np.asarray(decoder.greedy(source))
+    rows = decode_by_length(decoder.greedy, source, batch_size=16, width_multiple=2)
+    np.testing.assert_array_equal(np.stack(rows), expected)
+    # Batches are cut to their longest source (rounded up): the shortest batch is narrower.
+    widths = []
+    decode_by_length(lambda s: widths.append(s.shape[1]) or np.asarray(decoder.greedy(s)), source, 16, 2)
+    assert min(widths) < MAX_LEN and max(widths) <= MAX_LEN
 
 
 def test_beam_of_one_is_greedy_and_beam_is_at_least_as_likely(trained_transformer):
