@@ -26,6 +26,7 @@
 # may bring back nothing).
 set -uo pipefail
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # the package, uninstalled (run from the repo root)
 ARRAYS=${1:?usage: gpu_check.sh ARRAYS.npz OUTDIR}
 OUT=${2:-output/gpu_check}
 MODELS=${MODELS:-transformer}
@@ -34,6 +35,7 @@ mkdir -p "$OUT"
 SUMMARY="$OUT/summary.md"
 LIMIT=${TRAIN_LIMIT:+--limit $TRAIN_LIMIT}
 END=$(( $(date +%s) + ${DEADLINE:-3600} ))
+PY=${PYTHON:-$(command -v "$PY" || command -v python3)}  # some images have only python3
 step() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 # limit SECONDS: the smaller of SECONDS and what the deadline leaves (minus the reserve)
 limit() { local left=$(( END - $(date +%s) - 30 )); echo $(( left < $1 ? left : $1 )); }
@@ -43,8 +45,8 @@ enough() { [ $(( END - $(date +%s) - 30 )) -ge "$1" ] || { echo "(skipped: the d
 {
   echo "# GPU check, $(date -u +%Y-%m-%d), KERAS_BACKEND=$KERAS_BACKEND"
   echo; echo '```'; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1
-  python -c "import keras; print('keras', keras.__version__)"
-  python -c "import jax; print('jax', jax.__version__, jax.devices())" 2>/dev/null; echo '```'
+  "$PY" -c "import keras; print('keras', keras.__version__)"
+  "$PY" -c "import jax; print('jax', jax.__version__, jax.devices())" 2>/dev/null; echo '```'
 } > "$SUMMARY"
 
 echo "## 1. Training on the real pairs (book settings), best checkpoint on the test arrays" >> "$SUMMARY"
@@ -55,13 +57,13 @@ for MODEL in $MODELS; do
   WEIGHTS=$([ "$MODEL" = transformer ] || echo --no-weights)
   TRAIN_LIMIT_S=$(limit "${TRAIN_TIMEOUT:-$((BUDGET + 150))}")
   # stop inside an epoch in time to evaluate (EVAL_RESERVE seconds) before the step's limit
-  timeout "$TRAIN_LIMIT_S" python chapters/ch11_translation_accelerator.py train \
+  timeout "$TRAIN_LIMIT_S" "$PY" chapters/ch11_translation_accelerator.py train \
     --arrays "$ARRAYS" --model "$MODEL" --out "$OUT/$MODEL" --epochs "${EPOCHS:-30}" \
     --time-budget "$BUDGET" --hard-time-limit $(( TRAIN_LIMIT_S - ${EVAL_RESERVE:-75} > 10 ? TRAIN_LIMIT_S - ${EVAL_RESERVE:-75} : 10 )) \
     $WEIGHTS $LIMIT > "$OUT/train-$MODEL.log" 2>&1
   { echo "### $MODEL (exit $?)"; echo '```'
     grep -E "^Epoch|step - |budget|limit|  step |Error|error" "$OUT/train-$MODEL.log" | tail -40
-    python - "$OUT/$MODEL/history.json" <<'EOF' 2>&1
+    "$PY" - "$OUT/$MODEL/history.json" <<'EOF' 2>&1
 import json, sys
 h = json.load(open(sys.argv[1]))
 keys = ("epochs_run", "best_epoch", "best_epoch_val_accuracy", "train_seconds", "test_accuracy_keras",
@@ -74,7 +76,7 @@ cat "$OUT"/train-*.log > "$OUT/train.log" 2>/dev/null; rm -f "$OUT"/train-*.log
 
 echo "## 2. Decoding" >> "$SUMMARY"
 step "decoding benchmark"
-enough 60 && timeout "$(limit "${DECODE_TIMEOUT:-150}")" python benchmarks/bench_decode.py --arrays "$ARRAYS" \
+enough 60 && timeout "$(limit "${DECODE_TIMEOUT:-150}")" "$PY" benchmarks/bench_decode.py --arrays "$ARRAYS" \
   --weights "${DECODE_WEIGHTS:-$OUT/transformer}" --markdown "$OUT/decode.md" ${DECODE_ARGS:-} \
   > /dev/null 2> "$OUT/decode.err" && cat "$OUT/decode.md" >> "$SUMMARY" \
   || { [ -f "$OUT/decode.err" ] && { echo '```'; grep -v "^\s*$" "$OUT/decode.err" | tail -15; echo '```'; } >> "$SUMMARY"; }
@@ -82,13 +84,13 @@ rm -f "$OUT/decode.md" "$OUT/decode.err"
 
 echo "## 3. Layer tests" >> "$SUMMARY"
 step "layer tests"
-enough 30 && { echo '```'; timeout "$(limit "${TEST_TIMEOUT:-120}")" python -m pytest -q -p no:cacheprovider -m layers \
+enough 30 && { echo '```'; timeout "$(limit "${TEST_TIMEOUT:-120}")" "$PY" -m pytest -q -p no:cacheprovider -m layers \
     tests/test_attention.py tests/test_embedding.py tests/test_encoder_decoder.py \
     tests/test_decoding.py tests/test_seq2seq.py 2>&1 | tail -5; echo '```'; } >> "$SUMMARY"
 
 echo "## 4. Encoder training throughput" >> "$SUMMARY"
 step "encoder benchmark"
-enough 30 && timeout "$(limit "${ENCODER_TIMEOUT:-90}")" python benchmarks/bench_encoder.py --rounds 5 --steps 20 \
+enough 30 && timeout "$(limit "${ENCODER_TIMEOUT:-90}")" "$PY" benchmarks/bench_encoder.py --rounds 5 --steps 20 \
   --markdown "$OUT/encoder.md" > /dev/null 2> "$OUT/encoder.err" && cat "$OUT/encoder.md" >> "$SUMMARY" \
   || { [ -f "$OUT/encoder.err" ] && { echo '```'; grep -v "^\s*$" "$OUT/encoder.err" | tail -15; echo '```'; } >> "$SUMMARY"; }
 rm -f "$OUT/encoder.md" "$OUT/encoder.err"
