@@ -7,6 +7,9 @@ import keras
 from keras_transformer.decoding import Decoder, decode_by_length, full_recompute_greedy
 from keras_transformer.models.seq2seq import build_gru, build_transformer
 
+# Backend-agnostic: CI runs these under TensorFlow, JAX and (where it installs) PyTorch.
+pytestmark = pytest.mark.layers
+
 VOCAB, START, END, MAX_LEN = 16, 2, 3, 8
 rng = np.random.default_rng(0)
 
@@ -74,12 +77,13 @@ def test_beam_of_one_is_greedy_and_beam_is_at_least_as_likely(trained_transforme
 def sequence_log_prob(model, source, generated):
     """Total log p(generated | source) under `model`, up to and including [end]."""
     prefix = np.concatenate([np.full((len(source), 1), START), generated[:, :-1]], axis=1)
-    probs = np.asarray(model({"english": source, "spanish": prefix}))
+    probs = keras.ops.convert_to_numpy(model({"english": source, "spanish": prefix}))
     token_probs = np.take_along_axis(probs, generated[..., None].astype(int), -1)[..., 0]
     live = np.cumsum(generated == END, axis=1) - (generated == END) == 0
     return np.where(live, np.log(np.maximum(token_probs, 1e-30)), 0).sum(axis=1)
 
 
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="PyTorch runs the loop eagerly: nothing compiles")
 def test_compiled_once_per_shape_and_reused(trained_transformer):
     decoder = Decoder(trained_transformer, START, END, MAX_LEN)
     source, _ = copy_task(8)
