@@ -55,11 +55,25 @@ def parse_args(argv=None):
         "--encoder-dropout", type=float, default=0.0, help="dropout inside the Transformer encoder (default 0, the book's)"
     )
     parser.add_argument(
-        "--pooling", choices=("max", "mean"), default="max",
-        help="Transformers' pooling over time, padding skipped (default max, the book's)",
+        "--pooling", choices=("max", "mean", "attention"), default="max",
+        help="Transformers' pooling over time, padding skipped: max (the book's), mean, or attention "
+        "(a learned query per head weighs the steps)",
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=None, help="rmsprop learning rate (default: Keras's, 0.001)"
+        "--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
+        help="optimizer (default rmsprop, the book's)",
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=None, help="learning rate (default: the optimizer's, 0.001)"
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=None,
+        help="decoupled weight decay (e.g. 0.01 with adamw; default: the optimizer's)",
+    )
+    parser.add_argument(
+        "--ema", type=float, default=None, metavar="MOMENTUM",
+        help="validate, checkpoint and test an exponential moving average of the weights "
+        "with this momentum (e.g. 0.999; default: off, the book's)",
     )
     parser.add_argument(
         "--lr-schedule", choices=("constant", "cosine"), default="constant",
@@ -100,7 +114,10 @@ def main(argv=None):
         dropout=args.dropout,
         encoder_dropout=args.encoder_dropout,
         pooling=args.pooling,
+        optimizer=args.optimizer,
         learning_rate=args.learning_rate,
+        weight_decay=args.weight_decay,
+        ema_momentum=args.ema,
         strategy=args.strategy,
         tpu=args.tpu,
         precision=args.precision,

@@ -23,6 +23,7 @@ from keras_transformer.models.classifiers import (
     BAG_OF_WORDS,
     MODEL_NAMES,
     PADDING_INVARIANT,
+    MaskedAttentionPooling1D,
     MaskedGlobalMaxPooling1D,
     OneHot,
     build_classifier,
@@ -93,7 +94,8 @@ def test_every_model_trains_and_its_raw_string_model_round_trips(name, tmp_path)
 
 
 @pytest.mark.parametrize(
-    "name, options", [(name, {}) for name in PADDING_INVARIANT] + [("transformer-positional", {"pooling": "mean"})]
+    "name, options", [(name, {}) for name in PADDING_INVARIANT]
+    + [("transformer-positional", {"pooling": "mean"}), ("transformer-positional", {"pooling": "attention"})]
 )
 def test_padding_changes_nothing_for_mask_aware_models(name, options):
     """A review padded to 24 tokens and the same review trimmed to its length agree."""
@@ -127,6 +129,57 @@ def test_masked_max_pooling_ignores_padded_steps():
     np.testing.assert_allclose(pooled[1], x[1, 0])
     np.testing.assert_array_equal(pooled[2], np.zeros(4))  # nothing real: zeros, not -inf
     np.testing.assert_allclose(ops.convert_to_numpy(MaskedGlobalMaxPooling1D()(x)), x.max(axis=1))
+
+
+def test_attention_pooling_is_a_softmax_weighted_mean_over_real_steps_per_head():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 5, 4)).astype("float32")
+    mask = np.array([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], bool)
+    layer = MaskedAttentionPooling1D(num_heads=2)
+    layer.build(x.shape)
+    query = rng.normal(size=(2, 2)).astype("float32")
+    layer.query.assign(query)
+    poisoned = np.where(mask[..., None], x, 1e4).astype("float32")  # padding must get no weight
+    pooled = ops.convert_to_numpy(layer(poisoned, mask=mask))
+    for row in range(2):
+        real = x[row, mask[row]]
+        for head in range(2):
+            part = real[:, 2 * head : 2 * head + 2]
+            scores = part @ query[head] / np.sqrt(2)
+            weights = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+            np.testing.assert_allclose(pooled[row, 2 * head : 2 * head + 2], weights @ part, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(pooled[2], np.zeros(4))  # nothing real: zeros
+    clone = MaskedAttentionPooling1D.from_config(layer.get_config())
+    assert clone.num_heads == 2
+    with pytest.raises(ValueError, match="does not divide"):
+        MaskedAttentionPooling1D(num_heads=3).build((1, 5, 4))
+
+
+def test_ema_run_validates_and_keeps_the_averaged_weights(tmp_path):
+    """With --ema the best checkpoint holds the optimizer's moving average, not the last weights.
+
+    Momentum 1.0 freezes Keras's average at the weights after the first step
+    (Keras starts the average there), where Adam has moved the zero-initialised
+    output bias by exactly the learning rate. The saved bias must be that value;
+    the raw trained bias (kept in the optimizer's slot after the swap) moved on.
+    """
+    data = _imdb_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["--model", "transformer-positional", "--epochs", "2", "--data-dir", str(data),
+            "--output-dir", str(out), "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8",
+            "--pooling", "attention", "--optimizer", "adamw", "--weight-decay", "0.01",
+            "--learning-rate", "0.01", "--ema", "1.0", "--batch-size", "4"]
+    _load_script().main(argv)
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["ema_momentum"] == 1.0 and results["settings"]["optimizer"] == "adamw"
+    best = keras.models.load_model(out / "best.keras", safe_mode=True)
+    assert best.optimizer.use_ema and type(best.optimizer).__name__ == "AdamW"
+    index = next(i for i, v in enumerate(best.trainable_variables) if v is best.layers[-1].bias)
+    saved = float(ops.convert_to_numpy(best.layers[-1].bias)[0])
+    raw = float(ops.convert_to_numpy(best.optimizer._model_variables_moving_average[index])[0])
+    assert abs(saved) == pytest.approx(0.01, rel=1e-3)
+    assert abs(raw - saved) > 1e-3
+    assert 0.0 <= results["test_accuracy"] <= 1.0
 
 
 def test_masked_max_pooling_takes_the_mask_from_the_embedding_in_a_model():
@@ -194,7 +247,8 @@ def test_script_help_explains_every_option(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
-                   "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule"):
+                   "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule",
+                   "--pooling", "--optimizer", "--weight-decay", "--ema"):
         assert option in text
     for name in MODEL_NAMES:
         assert name in text

@@ -140,6 +140,73 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class MaskedAttentionPooling1D(layers.Layer):
+    """A learned query per head attends over the real steps; their weighted mean.
+
+    Max pooling keeps one step per channel; attention pooling lets the model
+    learn which steps matter (a sentiment word, say) and average them. The
+    channels are split into ``num_heads`` groups, each with its own learned
+    query, so the output keeps the input's width. Padded steps get zero
+    weight; the result does not depend on how much padding a row has.
+
+    Args:
+        num_heads: learned queries; must divide the channel count.
+
+    Call arguments:
+        inputs: `(B, T, C)`.
+        mask: `(B, T)` booleans, True at real steps (passed by Keras).
+
+    Returns:
+        `(B, C)`; a row with no real step at all gives zeros.
+
+    Example:
+    >>> x = keras.layers.Embedding(10, 4, mask_zero=True)(ops.array([[3, 5, 0]]))
+    >>> MaskedAttentionPooling1D(num_heads=2)(x).shape
+    (1, 4)
+    """
+
+    def __init__(self, num_heads=1, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = int(num_heads)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels % self.num_heads:
+            raise ValueError(
+                f"MaskedAttentionPooling1D: num_heads={self.num_heads} does not divide the {channels} channels."
+            )
+        self.query = self.add_weight(
+            name="query", shape=(self.num_heads, channels // self.num_heads), initializer="zeros"
+        )
+
+    def call(self, inputs, mask=None):
+        batch, steps = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        size = inputs.shape[-1] // self.num_heads
+        heads = ops.reshape(inputs, (batch, steps, self.num_heads, size))
+        query = ops.cast(self.query, inputs.dtype)
+        # Scores in float32: a softmax over hundreds of steps is fragile in bfloat16.
+        scores = ops.cast(ops.sum(heads * query, axis=-1), "float32") / (size**0.5)  # (B, T, H)
+        if mask is not None:
+            real = ops.expand_dims(ops.cast(mask, "bool"), -1)
+            scores = ops.where(real, scores, ops.full_like(scores, -1e9))
+        weights = ops.softmax(scores, axis=1)
+        if mask is not None:  # a row with no real step: all weights zero
+            weights = weights * ops.cast(real, weights.dtype)
+        pooled = ops.sum(heads * ops.cast(ops.expand_dims(weights, -1), inputs.dtype), axis=1)
+        return ops.reshape(pooled, (batch, self.num_heads * size))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads}
+
+
 # Characters that Python's str.splitlines() breaks lines at but TensorFlow's
 # whitespace split keeps inside tokens. Keras saves a TextVectorization
 # vocabulary one token a line and reads it back with splitlines(), so a token
@@ -213,6 +280,8 @@ def build_classifier(
     optimizer="rmsprop",
     learning_rate=None,
     decay_steps=None,
+    weight_decay=None,
+    ema_momentum=None,
     compile=True,
 ):
     """One of the chapter's IMDB classifiers, compiled as the book does.
@@ -228,10 +297,18 @@ def build_classifier(
         lstm_units: units per direction of the BiLSTM (book: 32).
         dropout: dropout before the output layer (book: 0.5).
         encoder_dropout: dropout inside the Transformer encoder (book: 0).
-        pooling: how the Transformers pool over time: ``"max"`` (book's) or
-            ``"mean"``; both skip padded steps.
+        pooling: how the Transformers pool over time: ``"max"`` (book's),
+            ``"mean"`` or ``"attention"`` (a learned query per attention
+            head, :class:`MaskedAttentionPooling1D`); all skip padded steps.
         optimizer, learning_rate: the optimizer (book: rmsprop at its default
             rate); ``learning_rate=None`` keeps the optimizer's default.
+        weight_decay: decoupled weight decay passed to the optimizer (e.g.
+            0.01 with ``"adamw"``); None keeps the optimizer's default.
+        ema_momentum: if given, the optimizer also keeps an exponential
+            moving average of the weights with this momentum (e.g. 0.999);
+            train with ``keras.callbacks.SwapEMAWeights(swap_on_epoch=True)``
+            before the checkpoint callback so that validation and the saved
+            model use the averaged weights (``train_and_evaluate`` does).
         decay_steps: if given, the learning rate follows a cosine from
             ``learning_rate`` (default 0.001) down to zero over this many
             steps (the book keeps it constant).
@@ -270,8 +347,10 @@ def build_classifier(
                 x = MaskedGlobalMaxPooling1D()(x)
             elif pooling == "mean":
                 x = layers.GlobalAveragePooling1D()(x)  # Keras averages over unmasked steps
+            elif pooling == "attention":
+                x = MaskedAttentionPooling1D(num_heads)(x)
             else:
-                raise ValueError(f"pooling={pooling!r} is not supported; use 'max' or 'mean'.")
+                raise ValueError(f"pooling={pooling!r} is not supported; use 'max', 'mean' or 'attention'.")
     x = layers.Dropout(dropout)(x)
     # float32 output whatever the dtype policy: the sigmoid is then the
     # model's last op and Keras's crossentropy uses its logits (fused, stable).
@@ -282,10 +361,15 @@ def build_classifier(
             learning_rate = keras.optimizers.schedules.CosineDecay(
                 1e-3 if learning_rate is None else learning_rate, decay_steps=int(decay_steps)
             )
+        config = {}
         if learning_rate is not None:
-            optimizer = keras.optimizers.get(
-                {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
-            )
+            config["learning_rate"] = learning_rate
+        if weight_decay is not None:
+            config["weight_decay"] = float(weight_decay)
+        if ema_momentum is not None:
+            config.update(use_ema=True, ema_momentum=float(ema_momentum))
+        if config:
+            optimizer = keras.optimizers.get({"class_name": optimizer, "config": config})
         model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
@@ -535,6 +619,12 @@ def train_and_evaluate(
         if jit_compile != "auto":  # "auto": what compile() chose
             model.jit_compile = distribute.jit_compile_setting(jit_compile)
     callbacks = [_EpochTimer()] + training_callbacks(output_dir)
+    if model_kwargs.get("ema_momentum") is not None:
+        # Validation and the best checkpoint use the averaged weights: the swap
+        # comes after the resume backup (which keeps the raw weights) and
+        # before the checkpoint.
+        at = next(i for i, c in enumerate(callbacks) if isinstance(c, keras.callbacks.ModelCheckpoint))
+        callbacks.insert(at, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if resuming and history_path.exists():
         # The checkpoint callback forgets the best score when a run resumes;
         # remind it, so a worse epoch after the resume cannot overwrite best.keras.
