@@ -51,16 +51,29 @@ from keras_transformer import PositionalEmbedding  # noqa: E402
 
 
 class Config:
-    def __init__(self, name, precision, build, data, note):
+    def __init__(self, name, precision, build, data, note, jit_compile=None):
         self.name, self.precision, self.build, self.data, self.note = name, precision, build, data, note
+        self.jit_compile = jit_compile
 
     def make_model(self, seed):
         keras.utils.set_random_seed(seed)
         keras.mixed_precision.set_global_policy(self.precision)
         try:
-            return self.build()
+            model = self.build()
         finally:
             keras.mixed_precision.set_global_policy("float32")
+        if self.jit_compile is not None:  # before the first step builds the train function
+            model.jit_compile = self.jit_compile
+        return model
+
+    def with_xla(self):
+        """The same configuration, its training step compiled by XLA (opt-in: --only NAME+xla)."""
+        return Config(f"{self.name}+xla", self.precision, self.build, self.data,
+                      self.note + "; XLA-compiled training step", jit_compile=True)
+
+
+# Run unless --only names others; the "+xla" variants are opt-in.
+DEFAULT_CONFIGS = ("book", "ours")
 
 
 def _book_imdb_classifier(vocab_size=20000, sequence_length=600, embed_dim=256, num_heads=2, dense_dim=32):
@@ -245,7 +258,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=1, help="full epochs per configuration; 0 skips")
     parser.add_argument("--test", action=argparse.BooleanOptionalAction, default=True,
                         help="evaluate on the test split after the epochs")
-    parser.add_argument("--only", nargs="*", default=None, help="configurations to run (book, ours)")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="configurations to run: book, ours, and their XLA-compiled variants "
+                             "book+xla, ours+xla (default: book ours)")
     parser.add_argument("--limit", type=int, default=None, help="first N examples per split (smoke runs)")
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--verbose", default="auto", help="Keras fit verbosity for the full epochs")
@@ -256,8 +271,12 @@ def main(argv=None):
         args.verbose = int(args.verbose)
 
     unit, configs = (imdb_configs if args.task == "imdb" else translation_configs)(args)
-    if args.only:
-        configs = [c for c in configs if c.name in args.only]
+    configs = configs + [c.with_xla() for c in configs]
+    wanted = args.only or DEFAULT_CONFIGS
+    unknown = sorted(set(wanted) - {c.name for c in configs})
+    if unknown:
+        parser.error(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(c.name for c in configs)}")
+    configs = [c for c in configs if c.name in wanted]
     peak = matmul_gflops()
     results = {c.name: {"note": c.note, "precision": c.precision} for c in configs}
     if args.rounds:
