@@ -55,6 +55,10 @@ def parse_args(argv=None):
         "--encoder-dropout", type=float, default=0.0, help="dropout inside the Transformer encoder (default 0, the book's)"
     )
     parser.add_argument(
+        "--embedding-dropout", type=float, default=0.0,
+        help="dropout on the Transformers' embeddings before the encoder (default 0, the book's)",
+    )
+    parser.add_argument(
         "--pooling", choices=("max", "mean", "attention"), default="max",
         help="Transformers' pooling over time, padding skipped: max (the book's), mean, or attention "
         "(a learned query per head weighs the steps)",
@@ -113,6 +117,7 @@ def main(argv=None):
         key_dim=args.key_dim,
         dropout=args.dropout,
         encoder_dropout=args.encoder_dropout,
+        embedding_dropout=args.embedding_dropout,
         pooling=args.pooling,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,

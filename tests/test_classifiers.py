@@ -95,7 +95,7 @@ def test_every_model_trains_and_its_raw_string_model_round_trips(name, tmp_path)
 
 @pytest.mark.parametrize(
     "name, options", [(name, {}) for name in PADDING_INVARIANT]
-    + [("transformer-positional", {"pooling": "mean"}), ("transformer-positional", {"pooling": "attention"})]
+    + [("transformer-positional", {"pooling": "mean"}), ("transformer-positional", {"pooling": "attention", "embedding_dropout": 0.3})]
 )
 def test_padding_changes_nothing_for_mask_aware_models(name, options):
     """A review padded to 24 tokens and the same review trimmed to its length agree."""
@@ -248,7 +248,7 @@ def test_script_help_explains_every_option(capsys):
     text = capsys.readouterr().out
     for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
                    "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule",
-                   "--pooling", "--optimizer", "--weight-decay", "--ema"):
+                   "--pooling", "--optimizer", "--weight-decay", "--ema", "--embedding-dropout"):
         assert option in text
     for name in MODEL_NAMES:
         assert name in text

@@ -276,6 +276,7 @@ def build_classifier(
     lstm_units=32,
     dropout=0.5,
     encoder_dropout=0.0,
+    embedding_dropout=0.0,
     pooling="max",
     optimizer="rmsprop",
     learning_rate=None,
@@ -297,6 +298,9 @@ def build_classifier(
         lstm_units: units per direction of the BiLSTM (book: 32).
         dropout: dropout before the output layer (book: 0.5).
         encoder_dropout: dropout inside the Transformer encoder (book: 0).
+        embedding_dropout: dropout on the Transformers' (positional)
+            embeddings before the encoder, as in the original Transformer
+            (book: 0); it regularizes the 20,000 x 256 embedding table.
         pooling: how the Transformers pool over time: ``"max"`` (book's),
             ``"mean"`` or ``"attention"`` (a learned query per attention
             head, :class:`MaskedAttentionPooling1D`); all skip padded steps.
@@ -340,6 +344,8 @@ def build_classifier(
         if name.startswith("lstm"):
             x = layers.Bidirectional(layers.LSTM(lstm_units))(x)
         else:
+            if embedding_dropout:
+                x = layers.Dropout(embedding_dropout, name="embedding_dropout")(x)  # keeps the mask
             x = TransformerEncoder(
                 embed_dim, dense_dim, num_heads, key_dim=key_dim, dropout=encoder_dropout
             )(x)
