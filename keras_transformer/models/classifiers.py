@@ -98,8 +98,22 @@ class OneHot(layers.Layer):
         return config
 
 
+class _MaskedPooling1D(layers.Layer):
+    """Shared by the pooling layers below: `(B, T, C)` with a time mask -> `(B, C)`, no mask out."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class MaskedGlobalMaxPooling1D(layers.Layer):
+class MaskedGlobalMaxPooling1D(_MaskedPooling1D):
     """Max over time that skips padded steps.
 
     Keras 3's ``GlobalMaxPooling1D`` ignores the mask, so a padded step (whose
@@ -120,10 +134,6 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
     (1, 4)
     """
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.supports_masking = True
-
     def call(self, inputs, mask=None):
         if mask is None:
             return ops.max(inputs, axis=1)
@@ -133,15 +143,9 @@ class MaskedGlobalMaxPooling1D(layers.Layer):
         any_real = ops.any(mask, axis=1)
         return ops.where(any_real, pooled, ops.zeros_like(pooled))
 
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
-
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
-class MaskedAttentionPooling1D(layers.Layer):
+class MaskedAttentionPooling1D(_MaskedPooling1D):
     """A learned query per head attends over the real steps; their weighted mean.
 
     Max pooling keeps one step per channel; attention pooling lets the model
@@ -169,7 +173,6 @@ class MaskedAttentionPooling1D(layers.Layer):
     def __init__(self, num_heads=1, **kwargs):
         super().__init__(**kwargs)
         self.num_heads = int(num_heads)
-        self.supports_masking = True
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -196,12 +199,6 @@ class MaskedAttentionPooling1D(layers.Layer):
             weights = weights * ops.cast(real, weights.dtype)
         pooled = ops.sum(heads * ops.cast(ops.expand_dims(weights, -1), inputs.dtype), axis=1)
         return ops.reshape(pooled, (batch, self.num_heads * size))
-
-    def compute_mask(self, inputs, mask=None):
-        return None
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[2])
 
     def get_config(self):
         return {**super().get_config(), "num_heads": self.num_heads}
