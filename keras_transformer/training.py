@@ -54,7 +54,8 @@ def training_callbacks(output_dir, monitor="val_accuracy", mode="max"):
     """Best-checkpoint, resume-after-kill, NaN stop and a CSV log under output_dir.
 
     The checkpoint keeps the best epoch by `monitor` (the book keeps the best
-    validation model). `BackupAndRestore` state lets a rerun of the same
+    validation model); with ``monitor=None`` (no validation data) it keeps the
+    last epoch. `BackupAndRestore` state lets a rerun of the same
     command continue from the last finished epoch after the process is killed.
     """
     output_dir = Path(output_dir)
@@ -62,7 +63,8 @@ def training_callbacks(output_dir, monitor="val_accuracy", mode="max"):
     return [
         keras.callbacks.BackupAndRestore(str(output_dir / "resume"), delete_checkpoint=True),
         keras.callbacks.ModelCheckpoint(
-            str(output_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
+            str(output_dir / "best.keras"), monitor=monitor or "loss", mode=mode if monitor else "min",
+            save_best_only=monitor is not None,
         ),
         StopOnNaN(output_dir / "best.keras"),
         keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
@@ -132,14 +134,18 @@ def plot_history(history, path, metric="accuracy", title=None):
 
 
 def read_history_csv(path):
-    """The whole run's history from the CSV log (survives resumes)."""
+    """The whole run's history from the CSV log (survives resumes).
+
+    Keras's CSV log writes ``NA`` in the ``val_*`` columns of a run without
+    validation data; those entries are left out.
+    """
     import csv
 
     history = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             for key, value in row.items():
-                if key != "epoch":
+                if key != "epoch" and value not in ("NA", ""):
                     history.setdefault(key, []).append(float(value))
     return history
 

@@ -248,7 +248,8 @@ def test_script_help_explains_every_option(capsys):
     text = capsys.readouterr().out
     for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
                    "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule",
-                   "--pooling", "--optimizer", "--weight-decay", "--ema", "--embedding-dropout"):
+                   "--pooling", "--optimizer", "--weight-decay", "--ema", "--embedding-dropout",
+                   "--validation-split"):
         assert option in text
     for name in MODEL_NAMES:
         assert name in text
@@ -283,6 +284,21 @@ def test_script_runs_end_to_end_on_a_tiny_imdb_folder(tmp_path):
     assert not (out / "resume").exists()
     raw = keras.models.load_model(out / "end_to_end.keras", safe_mode=True)
     assert tuple(raw(tf.constant(REVIEWS)).shape) == (len(REVIEWS), 1)
+
+
+def test_script_without_validation_trains_on_all_reviews_and_keeps_the_last_epoch(tmp_path):
+    data = _imdb_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["--model", "unigram", "--epochs", "2", "--data-dir", str(data), "--output-dir", str(out),
+            "--vocab-size", "60", "--validation-split", "0"]
+    _load_script().main(argv)
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["train_val_test"] == [24, 0, 24]
+    assert results["epochs_run"] == 2 and results["best_epoch"] == 2 and results["best_val_accuracy"] is None
+    # The checkpoint is the last epoch's model: it scores the test set as the run did.
+    saved = keras.models.load_model(out / "best.keras", safe_mode=True)
+    assert saved.optimizer.iterations.numpy() > 0
+    assert 0.0 <= results["test_accuracy"] <= 1.0
 
 
 def test_bag_of_words_names_get_vectors_and_sequence_names_get_ids():

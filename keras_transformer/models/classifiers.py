@@ -509,14 +509,16 @@ def _machine():
 def _run_summary(name, history, test_loss, test_accuracy, epochs):
     """The results fields both training paths share, from the whole run's history."""
     val_accuracy = history.get("val_accuracy", [])
+    epochs_run = len(history.get("loss", val_accuracy))
     epoch_seconds = sorted(history.get("epoch_seconds", []))
     return {
         "model": name,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "epochs_requested": epochs,
-        "epochs_run": len(val_accuracy),
-        "best_epoch": max(range(len(val_accuracy)), key=val_accuracy.__getitem__) + 1 if val_accuracy else None,
+        "epochs_run": epochs_run,
+        # Without validation data the checkpoint is the last epoch.
+        "best_epoch": max(range(len(val_accuracy)), key=val_accuracy.__getitem__) + 1 if val_accuracy else epochs_run,
         "best_val_accuracy": max(val_accuracy) if val_accuracy else None,
         "train_seconds": float(sum(epoch_seconds)),
         "seconds_per_epoch_median": float(epoch_seconds[len(epoch_seconds) // 2]) if epoch_seconds else None,
@@ -531,6 +533,7 @@ def train_and_evaluate(
     epochs=None,
     batch_size=32,
     seed=1337,
+    validation_split=0.2,
     deterministic=False,
     trim_padding=True,
     command=None,
@@ -549,6 +552,9 @@ def train_and_evaluate(
     ``--jit-compile`` (see :mod:`keras_transformer.distribute`); ``batch_size``
     is per replica. ``lr_schedule="cosine"`` decays the learning rate to zero
     over the run's ``epochs`` (the book's is ``"constant"``).
+    ``validation_split=0`` trains on all 25,000 training reviews and keeps the
+    last epoch instead of the best-validation one (for a recipe already
+    chosen on a validation split; pair it with the cosine schedule).
 
     Loads IMDB (20% of train held out for validation, seed ``seed``), adapts
     the vectorizer on training text only, trains with the best-validation
@@ -596,18 +602,18 @@ def train_and_evaluate(
                 (output_dir / stale).unlink()
     set_seed(seed, deterministic)
 
-    train, val, test = load_imdb_texts(data_dir, source=source, seed=seed)
+    train, val, test = load_imdb_texts(data_dir, source=source, seed=seed, validation_split=validation_split)
     vectorizer_kwargs = {
         k: model_kwargs[k] for k in ("vocab_size", "sequence_length") if k in model_kwargs
     }
     vectorizer = make_vectorizer(name, **vectorizer_kwargs)
     vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(train.texts)).batch(512))
-    datasets = [
+    train_ds, val_ds, test_ds = [
         make_dataset(name, vectorizer, split, global_batch, shuffle=split is train, seed=seed,
                      trim_padding=trim_padding)
+        if split.texts else None
         for split in (train, val, test)
     ]
-    train_ds, val_ds, test_ds = datasets
 
     if lr_schedule == "cosine":
         # One pass counts the batches (it also fills the dataset's cache).
@@ -621,7 +627,7 @@ def train_and_evaluate(
         model = build_classifier(name, **model_kwargs)
         if jit_compile != "auto":  # "auto": what compile() chose
             model.jit_compile = distribute.jit_compile_setting(jit_compile)
-    callbacks = [_EpochTimer()] + training_callbacks(output_dir)
+    callbacks = [_EpochTimer()] + training_callbacks(output_dir, monitor="val_accuracy" if val.texts else None)
     if model_kwargs.get("ema_momentum") is not None:
         # Validation and the best checkpoint use the averaged weights: the swap
         # comes after the resume backup (which keeps the raw weights) and
@@ -656,6 +662,7 @@ def train_and_evaluate(
             "precision": precision,
             "lr_schedule": lr_schedule,
             "seed": seed,
+            "validation_split": validation_split,
             "deterministic": deterministic,
             "trim_padding": bool(trim_padding and name in PADDING_INVARIANT),
             "source": source,
