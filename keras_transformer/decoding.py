@@ -17,7 +17,12 @@ A model is decoded through a *stepper*: `encode(source) -> state` and
 log-probabilities over the target vocabulary (anything whose log-softmax is
 the log-probabilities; greedy takes their argmax, beam search their
 log-softmax). An optional `reorder(state, parent)` picks the state rows of
-the surviving beams (by default every state tensor is gathered).
+the surviving beams (by default every state tensor is gathered). A stepper
+may also split `step` into `features(state, token, index) -> (features,
+state)` and `scores(features, state)`: greedy decoding then runs the output
+layer (the largest matrix product of a step: 256 x 15,000 for the chapter's
+Transformer) only on the rows that have not finished, where the backend
+allows shapes that change from step to step (TensorFlow without XLA, PyTorch).
 `TransformerStepper` and `GRUStepper` cover the chapter's three models; greedy
 and beam search are written once on top of them.
 
@@ -97,6 +102,15 @@ class TransformerStepper:
         ) + self.logits.constants()
 
     def step(self, state, token, index):
+        features, state = self.features(state, token, index)
+        return self.scores(features, state), state
+
+    def scores(self, features, state):
+        """`(B, D)` decoder outputs of a step -> `(B, vocab)` float32 scores."""
+        return self.logits(features, state[3:])
+
+    def features(self, state, token, index):
+        """One step up to the output layer: `((B, D) features, new state)`."""
         self_cache, cross_cache, source_mask = state[:3]
         x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
         x, self_cache, cross_cache = self.decoder(
@@ -107,7 +121,7 @@ class TransformerStepper:
             self_attention_cache_update_index=index,
             cross_attention_cache=cross_cache,
         )
-        return self.logits(x[:, 0], state[3:]), (self_cache, cross_cache, source_mask) + tuple(state[3:])
+        return x[:, 0], (self_cache, cross_cache, source_mask) + tuple(state[3:])
 
     def reorder(self, state, parent):
         # Only the self-attention cache differs between the beams of one
@@ -145,17 +159,24 @@ class GRUStepper:
         return state + self.logits.constants()
 
     def step(self, state, token, index):
+        features, state = self.features(state, token, index)
+        return self.scores(features, state), state
+
+    def scores(self, features, state):
+        """`(B, D)` decoder outputs of a step -> `(B, vocab)` float32 scores."""
+        return self.logits(features, state[1:] if self.attention is None else state[3:])
+
+    def features(self, state, token, index):
+        """One step up to the output layer: `((B, D) features, new state)`."""
         hidden = state[0]
         y = self.target_embedding(ops.expand_dims(token, 1))
         y = self.decoder_gru(y, initial_state=hidden)
         hidden = y[:, -1]
-        constants = state[1:]
         if self.attention is not None:
             states, source_mask = state[1], state[2]
-            constants = state[3:]
             context = self.attention(y, states, value_mask=source_mask)
             y = ops.concatenate([context, y], axis=-1)
-        return self.logits(y[:, 0], constants), (hidden,) + tuple(state[1:])
+        return y[:, 0], (hidden,) + tuple(state[1:])
 
     def reorder(self, state, parent):
         return (ops.take(state[0], parent, axis=0),) + tuple(state[1:])
@@ -216,6 +237,11 @@ class Decoder:
         jit_compile: on TensorFlow, also compile the loop with XLA (on this
             project's CPU it helps single sentences and beam search, not
             large greedy batches: docs/benchmarks.md).
+        skip_finished: in greedy decoding, compute output scores only for
+            the rows still generating. `"auto"` (default): where the backend
+            runs loops with changing shapes (TensorFlow without XLA,
+            PyTorch); JAX and XLA compile static shapes only, so there
+            every row is scored at every step, finished or not.
 
     `greedy` and `beam` take `(B, S)` source token ids and return `(B,
     max_length)` generated ids (after `[start]`; 0 after `[end]` or after a
@@ -224,12 +250,17 @@ class Decoder:
     `trace_count` counts compilations.
     """
 
-    def __init__(self, model, start_id, end_id, max_length=20, stepper=None, jit_compile=False):
+    def __init__(self, model, start_id, end_id, max_length=20, stepper=None, jit_compile=False,
+                 skip_finished="auto"):
         self.model = model
         self.start_id = int(start_id)
         self.end_id = int(end_id)
         self.max_length = int(max_length)
         self.stepper = stepper or stepper_for(model, self.max_length)
+        if skip_finished == "auto":
+            backend = keras.backend.backend()
+            skip_finished = (backend == "tensorflow" and not jit_compile) or backend == "torch"
+        self.skip_finished = bool(skip_finished) and hasattr(self.stepper, "features")
         self.trace_count = 0
         self._greedy = _compile(self._greedy_loop, jit_compile=jit_compile)
         self._beam = _compile(self._beam_loop, static_argnums=(1, 2), jit_compile=jit_compile)
@@ -252,10 +283,18 @@ class Decoder:
 
         def body(index, tokens, done, state):
             current = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
-            scores, state = self.stepper.step(state, current, index)
-            next_token = ops.cast(ops.argmax(scores, axis=-1), "int32")
-            # Finished rows emit padding and no longer matter.
-            next_token = ops.where(done, 0, next_token)
+            if self.skip_finished:
+                # Score only the rows still generating; finished rows get 0.
+                features, state = self.stepper.features(state, current, index)
+                live = ops.nonzero(ops.logical_not(done))[0]
+                scores = self.stepper.scores(ops.take(features, live, axis=0), state)
+                best = ops.cast(ops.argmax(scores, axis=-1), "int32")
+                next_token = ops.scatter(ops.expand_dims(live, 1), best, (batch,))
+            else:
+                scores, state = self.stepper.step(state, current, index)
+                next_token = ops.cast(ops.argmax(scores, axis=-1), "int32")
+                # Finished rows emit padding and no longer matter.
+                next_token = ops.where(done, 0, next_token)
             tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
             done = ops.logical_or(done, _ends(next_token, self.end_id))
             return index + 1, tokens, done, state

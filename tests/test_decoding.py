@@ -44,11 +44,34 @@ def test_trained_model_learned_the_copy_task(trained_transformer):
     assert exact > 0.8
 
 
-def test_cached_greedy_is_token_for_token_the_full_recompute(trained_transformer):
+@pytest.mark.parametrize("skip_finished", ["auto", False])
+def test_cached_greedy_is_token_for_token_the_full_recompute(trained_transformer, skip_finished):
     source, _ = copy_task(24)  # sentences of different lengths in one batch
     expected = full_recompute_greedy(trained_transformer, source, START, END, MAX_LEN)
-    got = np.asarray(Decoder(trained_transformer, START, END, MAX_LEN).greedy(source))
-    np.testing.assert_array_equal(got, expected)
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN, skip_finished=skip_finished)
+    np.testing.assert_array_equal(np.asarray(decoder.greedy(source)), expected)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts rows in TensorFlow's eager mode")
+def test_finished_rows_are_not_scored(trained_transformer):
+    import tensorflow as tf
+
+    source, _ = copy_task(24)
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
+    assert decoder.skip_finished  # TensorFlow without XLA: the default
+    scored = []
+    scores = decoder.stepper.scores
+    decoder.stepper.scores = lambda features, state: scored.append(int(features.shape[0])) or scores(features, state)
+    tf.config.run_functions_eagerly(True)
+    try:
+        tokens = np.asarray(decoder.greedy(source))
+    finally:
+        tf.config.run_functions_eagerly(False)
+        decoder.stepper.scores = scores
+    # Step i scores exactly the rows that had not produced [end] before it.
+    lengths = np.argmax(tokens == END, axis=1) + 1  # steps each row ran ([end] included)
+    assert scored == [int(np.sum(lengths > step)) for step in range(len(scored))]
+    assert scored[0] == len(source) and scored[-1] < len(source)
 
 
 def test_batches_by_length_give_each_sentence_its_own_translation_in_order(trained_transformer):
