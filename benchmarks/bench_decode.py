@@ -13,6 +13,8 @@ Methods (all greedy unless noted; all on the same real test sentences):
                 early exit; at each of --batch-sizes and one sentence at a time
   ours by length  the same over all the sentences in batches grouped by source
                 length (decoding.decode_by_length, what Translator.translate does)
+  ours ... every row scored  the same without skipping finished rows' output
+                layer (Decoder(skip_finished=False), what XLA and JAX run)
   ours-beam4    the same with beam search, beam 4, length penalty 0.6
   --xla         this package's decoder compiled by XLA (TensorFlow's jit_compile)
   --bf16        this package's decoder with the model under mixed_bfloat16
@@ -79,12 +81,13 @@ def load_model(args, precision="float32"):
         keras.mixed_precision.set_global_policy("float32")
 
 
-def decode_flops(model, source, outputs, batch, beams=1, by_length=False):
+def decode_flops(model, source, outputs, batch, beams=1, by_length=False, skip_finished=False):
     """Matrix-product FLOPs of the steps the loop ran (attention scores left out, under 2%).
 
     Per batch the loop runs until its longest output ends, for every row (and
     beam). For beam search the best beam's length stands in for the loop's,
-    so its count is a lower bound. `by_length`: the batches
+    so its count is a lower bound. `skip_finished`: the output layer ran only
+    on the rows still generating (`Decoder.skip_finished`). `by_length`: the batches
     `decode_by_length` forms (sorted by source length, cut to their longest
     source rounded up to 4).
     """
@@ -93,7 +96,7 @@ def decode_flops(model, source, outputs, batch, beams=1, by_length=False):
         order = np.argsort(lengths, kind="stable")
         return sum(
             decode_flops(model, source[rows, : min(-(-max(int(lengths[rows].max()), 1) // 4) * 4, source.shape[1])],
-                         outputs[rows], batch, beams)
+                         outputs[rows], batch, beams, skip_finished=skip_finished)
             for rows in (order[i : i + batch] for i in range(0, len(source), batch))
         )
     decoder = model.get_layer("decoder")
@@ -101,14 +104,18 @@ def decode_flops(model, source, outputs, batch, beams=1, by_length=False):
     width = decoder.num_heads * decoder.key_dim
     vocab = model.get_layer("output_projection").units
     per_source_token = 4 * 2 * embed * width + 2 * 2 * embed * dense + 2 * 2 * embed * width  # encoder, cross K/V
-    per_step = 4 * 2 * embed * width + 2 * 2 * embed * width + 2 * 2 * embed * dense + 2 * embed * vocab
+    per_step = 4 * 2 * embed * width + 2 * 2 * embed * width + 2 * 2 * embed * dense
+    projection = 2 * embed * vocab
     total = 0
     for i in range(0, len(source), batch):
         rows = source[i : i + batch]
         out = outputs[i : i + batch]
         # A row's loop steps: up to its first padding (which follows its [end]), else all.
-        steps = max(int(np.flatnonzero(r == 0)[0]) if (r == 0).any() else len(r) for r in out)
-        total += beams * (rows.shape[0] * rows.shape[1] * per_source_token + rows.shape[0] * steps * per_step)
+        row_steps = [int(np.flatnonzero(r == 0)[0]) if (r == 0).any() else len(r) for r in out]
+        steps = max(row_steps)
+        projected = sum(row_steps) if skip_finished else rows.shape[0] * steps
+        total += beams * (rows.shape[0] * rows.shape[1] * per_source_token + rows.shape[0] * steps * per_step
+                          + projected * projection)
     return total
 
 
@@ -278,6 +285,7 @@ def main(argv=None):
     end_id_for_comparison = end_id
     model = load_model(args)
     ours = Decoder(model, start_id, end_id, max_length)
+    every_row = Decoder(model, start_id, end_id, max_length, skip_finished=False)
     hub = Decoder(model, start_id, end_id, max_length, stepper=HubCachedStepper(model, max_length))
     # name -> (run, batch, sentence limit, repeats, beams, model)
     methods = {
@@ -291,11 +299,17 @@ def main(argv=None):
         # The whole set at once, in batches of `batch` sorted by source length (as Translator.translate).
         methods[f"ours by length, batch {batch}"] = (
             lambda s, b=batch: np.stack(decode_by_length(ours.greedy, s, b)), len(source), None, args.repeats, 1, model)
+        if ours.skip_finished:  # the same, with the output layer run on finished rows too
+            methods[f"ours by length, every row scored, batch {batch}"] = (
+                lambda s, b=batch: np.stack(decode_by_length(every_row.greedy, s, b)), len(source), None,
+                args.repeats, 1, model)
     methods["ours, one at a time"] = (ours.greedy, 1, 64, args.repeats, 1, model)
     methods["ours-beam4"] = (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None,
                              args.repeats, 4, model)
     if args.xla:
         xla = Decoder(model, start_id, end_id, max_length, jit_compile=True)
+        # Greedy at beam search's batch, for a like-for-like beam/greedy ratio under XLA.
+        methods[f"ours XLA, batch {args.batch_size}"] = (xla.greedy, args.batch_size, None, args.repeats, 1, model)
         methods["ours XLA, one at a time"] = (xla.greedy, 1, 64, args.repeats, 1, model)
         methods["ours-beam4 XLA"] = (lambda s: xla.beam(s, beam_size=4, length_penalty=0.6), args.batch_size,
                                      None, args.repeats, 4, model)
@@ -328,7 +342,9 @@ def main(argv=None):
         results[name] = outputs
         by_length = " by length, batch " in name
         shown_batch = int(name.rsplit(" ", 1)[1]) if by_length else batch
-        flops = decode_flops(used, sentences, outputs, shown_batch, beams, by_length=by_length)
+        skips = beams == 1 and ours.skip_finished and "XLA" not in name and "every row" not in name \
+            and not name.startswith(("book", "hub"))
+        flops = decode_flops(used, sentences, outputs, shown_batch, beams, by_length=by_length, skip_finished=skips)
         rows.append((name, shown_batch, len(sentences), seconds, mib, flops / seconds / 1e9))
     peak_after = matmul_gflops()
 
