@@ -50,7 +50,13 @@ from keras import ops  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
 
 from bench_encoder import matmul_gflops  # noqa: E402  (same folder)
-from keras_transformer.decoding import Decoder, TransformerStepper, _compile, decode_by_length  # noqa: E402
+from keras_transformer.decoding import (  # noqa: E402
+    SKIP_FINISHED_MIN_ROWS,
+    Decoder,
+    TransformerStepper,
+    _compile,
+    decode_by_length,
+)
 from keras_transformer.layers.interop import copy_weights_to_keras_hub  # noqa: E402
 
 
@@ -340,10 +346,10 @@ def main(argv=None):
             run(sentences[len(sentences) // batch * batch :])
         outputs, seconds, mib = time_method(name, run, sentences, repeats, batch)
         results[name] = outputs
-        by_length = " by length, batch " in name
+        by_length = " by length, " in name
         shown_batch = int(name.rsplit(" ", 1)[1]) if by_length else batch
         skips = beams == 1 and ours.skip_finished and "XLA" not in name and "every row" not in name \
-            and not name.startswith(("book", "hub"))
+            and not name.startswith(("book", "hub")) and shown_batch >= SKIP_FINISHED_MIN_ROWS
         flops = decode_flops(used, sentences, outputs, shown_batch, beams, by_length=by_length, skip_finished=skips)
         rows.append((name, shown_batch, len(sentences), seconds, mib, flops / seconds / 1e9))
     peak_after = matmul_gflops()

@@ -64,6 +64,11 @@ def parse_args(argv=None):
         help="dropout on the Transformers' embeddings before the encoder (default 0, the book's)",
     )
     parser.add_argument(
+        "--token-dropout", type=float, default=0.0,
+        help="word dropout for the sequence models: in training each token becomes [UNK] with this "
+        "probability (default 0, the book's)",
+    )
+    parser.add_argument(
         "--pooling", choices=("max", "mean", "attention"), default="max",
         help="Transformers' pooling over time, padding skipped: max (the book's), mean, or attention "
         "(a learned query per head weighs the steps)",
@@ -124,6 +129,7 @@ def main(argv=None):
         dropout=args.dropout,
         encoder_dropout=args.encoder_dropout,
         embedding_dropout=args.embedding_dropout,
+        token_dropout=args.token_dropout,
         pooling=args.pooling,
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,

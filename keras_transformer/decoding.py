@@ -36,6 +36,8 @@ import keras
 from keras import ops
 
 NEG_INF = -1e9
+# Batches smaller than this score every row (see Decoder's skip_finished).
+SKIP_FINISHED_MIN_ROWS = 16
 
 
 def _layer(model, name):
@@ -241,7 +243,9 @@ class Decoder:
             the rows still generating. `"auto"` (default): where the backend
             runs loops with changing shapes (TensorFlow without XLA,
             PyTorch); JAX and XLA compile static shapes only, so there
-            every row is scored at every step, finished or not.
+            every row is scored at every step, finished or not. Batches of
+            fewer than `SKIP_FINISHED_MIN_ROWS` sentences always score
+            every row (gathering rows costs more than it saves there).
 
     `greedy` and `beam` take `(B, S)` source token ids and return `(B,
     max_length)` generated ids (after `[start]`; 0 after `[end]` or after a
@@ -277,13 +281,16 @@ class Decoder:
         tokens = ops.zeros((batch, self.max_length + 1), "int32")
         tokens = ops.slice_update(tokens, [0, 0], ops.full((batch, 1), self.start_id, "int32"))
         done = ops.zeros((batch,), "bool")
+        # Gathering the live rows pays off in batches, not for a few sentences.
+        rows = source.shape[0]
+        skip = self.skip_finished and (rows is None or rows >= SKIP_FINISHED_MIN_ROWS)
 
         def cond(index, tokens, done, state):
             return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
 
         def body(index, tokens, done, state):
             current = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
-            if self.skip_finished:
+            if skip:
                 # Score only the rows still generating; finished rows get 0.
                 features, state = self.stepper.features(state, current, index)
                 live = ops.nonzero(ops.logical_not(done))[0]

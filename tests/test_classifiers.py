@@ -26,6 +26,7 @@ from keras_transformer.models.classifiers import (
     MaskedAttentionPooling1D,
     MaskedGlobalMaxPooling1D,
     OneHot,
+    TokenDropout,
     build_classifier,
     end_to_end,
     make_dataset,
@@ -155,6 +156,24 @@ def test_attention_pooling_is_a_softmax_weighted_mean_over_real_steps_per_head()
         MaskedAttentionPooling1D(num_heads=3).build((1, 5, 4))
 
 
+def test_token_dropout_replaces_real_tokens_by_unknown_only_in_training(tmp_path):
+    ids = np.tile(np.array([[5, 6, 7, 8, 9, 10, 0, 0]], "int64"), (500, 1))
+    layer = TokenDropout(0.3, seed=0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(layer(ids, training=False)), ids)
+    out = ops.convert_to_numpy(layer(ids, training=True))
+    assert np.all(out[:, 6:] == 0)  # padding stays padding: masks and lengths unchanged
+    replaced = out[:, :6] != ids[:, :6]
+    assert np.all(out[:, :6][replaced] == 1)  # replaced tokens become [UNK]
+    assert 0.27 < replaced.mean() < 0.33
+    # A model with it saves and reloads (the layer is registered) and predicts as before.
+    model = build_classifier("transformer-positional", token_dropout=0.2, **TINY)
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = np.array([[3, 4, 5, 0]], "int64")
+    np.testing.assert_allclose(ops.convert_to_numpy(again(x)), ops.convert_to_numpy(model(x)), rtol=1e-6)
+    assert again.get_layer("token_dropout").rate == 0.2
+
+
 def test_ema_run_validates_and_keeps_the_averaged_weights(tmp_path):
     """With --ema the best checkpoint holds the optimizer's moving average, not the last weights.
 
@@ -249,7 +268,7 @@ def test_script_help_explains_every_option(capsys):
     for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
                    "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule",
                    "--pooling", "--optimizer", "--weight-decay", "--ema", "--embedding-dropout",
-                   "--validation-split"):
+                   "--validation-split", "--token-dropout"):
         assert option in text
     for name in MODEL_NAMES:
         assert name in text

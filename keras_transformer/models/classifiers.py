@@ -98,6 +98,55 @@ class OneHot(layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="keras_transformer")
+class TokenDropout(layers.Layer):
+    """Word dropout: in training, each real token becomes ``[UNK]`` with probability ``rate``.
+
+    A data augmentation for text classifiers: the model cannot lean on any
+    single word. Padding (id 0) stays padding, so masks and lengths do not
+    change; at inference the layer passes ids through.
+
+    Args:
+        rate: probability of replacing a token, in [0, 1).
+        unknown_id: the vectorizer's out-of-vocabulary id (Keras: 1).
+        seed: seed of the layer's random generator.
+
+    Call arguments:
+        inputs: `(B, T)` integer token ids.
+        training: replace tokens only when true.
+
+    Example:
+    >>> ids = ops.array([[5, 6, 0]])
+    >>> ops.convert_to_numpy(TokenDropout(0.5)(ids, training=False)).tolist()
+    [[5, 6, 0]]
+    """
+
+    def __init__(self, rate, unknown_id=1, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"TokenDropout rate must be in [0, 1); got {rate!r}.")
+        self.rate = float(rate)
+        self.unknown_id = int(unknown_id)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_masking = True
+
+    def call(self, inputs, training=False):
+        if not training or self.rate == 0.0:
+            return inputs
+        drop = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator) < self.rate
+        drop = ops.logical_and(drop, ops.not_equal(inputs, 0))
+        return ops.where(drop, ops.cast(self.unknown_id, inputs.dtype), inputs)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rate": self.rate, "unknown_id": self.unknown_id, "seed": self.seed})
+        return config
+
+
 class _MaskedPooling1D(layers.Layer):
     """Shared by the pooling layers below: `(B, T, C)` with a time mask -> `(B, C)`, no mask out."""
 
@@ -274,6 +323,7 @@ def build_classifier(
     dropout=0.5,
     encoder_dropout=0.0,
     embedding_dropout=0.0,
+    token_dropout=0.0,
     pooling="max",
     optimizer="rmsprop",
     learning_rate=None,
@@ -298,6 +348,9 @@ def build_classifier(
         embedding_dropout: dropout on the Transformers' (positional)
             embeddings before the encoder, as in the original Transformer
             (book: 0); it regularizes the 20,000 x 256 embedding table.
+        token_dropout: word dropout for the sequence models: in training,
+            each real token becomes ``[UNK]`` with this probability
+            (:class:`TokenDropout`; book: 0).
         pooling: how the Transformers pool over time: ``"max"`` (book's),
             ``"mean"`` or ``"attention"`` (a learned query per attention
             head, :class:`MaskedAttentionPooling1D`); all skip padded steps.
@@ -330,14 +383,15 @@ def build_classifier(
         x = layers.Dense(hidden_dim, activation="relu")(inputs)
     else:
         inputs = keras.Input(shape=(None,), dtype="int64", name="token_ids")
+        ids = TokenDropout(token_dropout, name="token_dropout")(inputs) if token_dropout else inputs
         if name == "lstm-onehot":
-            x = OneHot(vocab_size)(inputs)
+            x = OneHot(vocab_size)(ids)
         elif name in ("lstm-embedding", "lstm-masked"):
-            x = layers.Embedding(vocab_size, embed_dim, mask_zero=name == "lstm-masked")(inputs)
+            x = layers.Embedding(vocab_size, embed_dim, mask_zero=name == "lstm-masked")(ids)
         elif name == "transformer":
-            x = layers.Embedding(vocab_size, embed_dim, mask_zero=True)(inputs)
+            x = layers.Embedding(vocab_size, embed_dim, mask_zero=True)(ids)
         else:
-            x = PositionalEmbedding(sequence_length, vocab_size, embed_dim, mask_zero=True)(inputs)
+            x = PositionalEmbedding(sequence_length, vocab_size, embed_dim, mask_zero=True)(ids)
         if name.startswith("lstm"):
             x = layers.Bidirectional(layers.LSTM(lstm_units))(x)
         else:
