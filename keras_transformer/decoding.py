@@ -345,17 +345,23 @@ class Decoder:
 
         def body(index, tokens, scores, done, lengths, state):
             current = ops.squeeze(ops.slice(tokens, [0, index], [flat, 1]), 1)
-            scores_now, state = self.stepper.step(state, current, index)
-            log_probs = ops.log_softmax(scores_now, axis=-1)
-            vocab = ops.shape(log_probs)[-1]
+            logits, state = self.stepper.step(state, current, index)
+            # The best `beam_size` continuations of all beams of a sentence are
+            # among each beam's own best `beam_size`: take those per beam
+            # (log-probability = logit - logsumexp) and never materialize a
+            # (flat, vocab) matrix of log-probabilities.
+            top_logits, top_tokens = ops.top_k(logits, k=beam_size)
+            log_probs = top_logits - ops.expand_dims(ops.logsumexp(logits, axis=-1), 1)
             # A finished beam continues with padding at no cost, once.
-            pad_only = ops.where(ops.arange(vocab) == 0, 0.0, NEG_INF)[None, :]
-            log_probs = ops.where(ops.expand_dims(done, 1), pad_only, log_probs)
-            candidates = ops.reshape(ops.expand_dims(scores, 1) + log_probs, (batch, beam_size * vocab))
+            first = ops.arange(beam_size) == 0
+            log_probs = ops.where(ops.expand_dims(done, 1), ops.where(first, 0.0, NEG_INF)[None, :], log_probs)
+            top_tokens = ops.where(ops.expand_dims(done, 1), 0, ops.cast(top_tokens, "int32"))
+            candidates = ops.reshape(ops.expand_dims(scores, 1) + log_probs, (batch, beam_size * beam_size))
             top_scores, top_index = ops.top_k(candidates, k=beam_size)
-            top_index = ops.cast(top_index, "int32")
-            parent = ops.reshape(top_index // vocab, (flat,)) + row_offsets
-            next_token = ops.reshape(top_index % vocab, (flat,))
+            top_index = ops.reshape(ops.cast(top_index, "int32"), (flat,))
+            parent = top_index // beam_size + row_offsets
+            next_token = ops.take(ops.reshape(top_tokens, (flat * beam_size,)),
+                                  parent * beam_size + top_index % beam_size, axis=0)
             tokens = ops.take(tokens, parent, axis=0)
             tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
             state = reorder(state, parent)
