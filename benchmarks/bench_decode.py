@@ -290,9 +290,10 @@ def main(argv=None):
     outputs_width = max_length
     end_id_for_comparison = end_id
     model = load_model(args)
-    ours = Decoder(model, start_id, end_id, max_length)
-    every_row = Decoder(model, start_id, end_id, max_length, skip_finished=False)
-    hub = Decoder(model, start_id, end_id, max_length, stepper=HubCachedStepper(model, max_length))
+    # Without XLA unless a row says XLA (the default, jit_compile="auto", mixes both: see Decoder).
+    ours = Decoder(model, start_id, end_id, max_length, jit_compile=False)
+    every_row = Decoder(model, start_id, end_id, max_length, jit_compile=False, skip_finished=False)
+    hub = Decoder(model, start_id, end_id, max_length, stepper=HubCachedStepper(model, max_length), jit_compile=False)
     # name -> (run, batch, sentence limit, repeats, beams, model)
     methods = {
         "book": (lambda s: book_greedy(model, s, start_id, end_id, max_length), 1, args.book_sentences, 1, 1, model),
@@ -321,7 +322,7 @@ def main(argv=None):
                                      None, args.repeats, 4, model)
     if args.bf16:
         model_bf16 = load_model(args, "mixed_bfloat16")
-        bf16 = Decoder(model_bf16, start_id, end_id, max_length)
+        bf16 = Decoder(model_bf16, start_id, end_id, max_length, jit_compile=False)
         for batch in args.batch_sizes:
             methods[f"ours bfloat16, batch {batch}"] = (bf16.greedy, batch, None, args.repeats, 1, model_bf16)
             methods[f"ours bfloat16 by length, batch {batch}"] = (

@@ -236,9 +236,12 @@ class Decoder:
         stepper: an object with `encode` and `step` (see above) to decode a
             model this module does not know; by default one is picked by
             the model's layer names.
-        jit_compile: on TensorFlow, also compile the loop with XLA (on this
-            project's CPU it helps single sentences and beam search, not
-            large greedy batches: docs/benchmarks.md).
+        jit_compile: on TensorFlow, also compile the loop with XLA. `"auto"`
+            (default) does where it was measured to help on this project's
+            CPU (docs/benchmarks.md): greedy batches of fewer than
+            `SKIP_FINISHED_MIN_ROWS` sentences (one sentence: about half
+            the time) and beam search; larger greedy batches run without
+            XLA and skip finished rows. True or False forces one way.
         skip_finished: in greedy decoding, compute output scores only for
             the rows still generating. `"auto"` (default): where the backend
             runs loops with changing shapes (TensorFlow without XLA,
@@ -254,25 +257,33 @@ class Decoder:
     `trace_count` counts compilations.
     """
 
-    def __init__(self, model, start_id, end_id, max_length=20, stepper=None, jit_compile=False,
+    def __init__(self, model, start_id, end_id, max_length=20, stepper=None, jit_compile="auto",
                  skip_finished="auto"):
         self.model = model
         self.start_id = int(start_id)
         self.end_id = int(end_id)
         self.max_length = int(max_length)
         self.stepper = stepper or stepper_for(model, self.max_length)
+        backend = keras.backend.backend()
+        auto = jit_compile == "auto"
         if skip_finished == "auto":
-            backend = keras.backend.backend()
-            skip_finished = (backend == "tensorflow" and not jit_compile) or backend == "torch"
+            skip_finished = (backend == "tensorflow" and (auto or not jit_compile)) or backend == "torch"
         self.skip_finished = bool(skip_finished) and hasattr(self.stepper, "features")
         self.trace_count = 0
-        self._greedy = _compile(self._greedy_loop, jit_compile=jit_compile)
-        self._beam = _compile(self._beam_loop, static_argnums=(1, 2), jit_compile=jit_compile)
+        self._greedy = _compile(self._greedy_loop, jit_compile=False if auto else jit_compile)
+        # Few sentences at a time: XLA's fused loop (TensorFlow's "auto" only).
+        self._greedy_few = (
+            _compile(self._greedy_loop, jit_compile=True) if auto and backend == "tensorflow" else None
+        )
+        self._beam = _compile(self._beam_loop, static_argnums=(1, 2), jit_compile=True if auto else jit_compile)
 
     # -- greedy -------------------------------------------------------------
     def greedy(self, source):
         """Most likely next token at every step, for a whole batch at once."""
-        return self._greedy(ops.convert_to_tensor(source, "int32"))
+        source = ops.convert_to_tensor(source, "int32")
+        if self._greedy_few is not None and source.shape[0] < SKIP_FINISHED_MIN_ROWS:
+            return self._greedy_few(source)
+        return self._greedy(source)
 
     def _greedy_loop(self, source):
         self.trace_count += 1  # runs only while tracing
