@@ -80,7 +80,23 @@ class _OutputLogits:
         return ops.cast(ops.matmul(ops.cast(x, kernel.dtype), kernel) + bias, "float32")
 
 
-class TransformerStepper:
+class _Stepper:
+    """What the steppers share: `step` = `features` then `scores`, and `repeat`."""
+
+    def step(self, state, token, index):
+        features, state = self.features(state, token, index)
+        return self.scores(features, state), state
+
+    def repeat(self, state, times):
+        """Each sentence's state `times` times in a row (beams of one sentence).
+
+        The output layer's weights at the end of the state are not per row.
+        """
+        rows = len(state) - len(self.logits.constants())
+        return tuple(ops.repeat(x, times, axis=0) for x in state[:rows]) + tuple(state[rows:])
+
+
+class TransformerStepper(_Stepper):
     """Step-by-step view of a `transformer` translation model (seq2seq.py names)."""
 
     def __init__(self, model, max_length):
@@ -102,10 +118,6 @@ class TransformerStepper:
             self.decoder.compute_cross_attention_cache(encoded),
             source_mask,
         ) + self.logits.constants()
-
-    def step(self, state, token, index):
-        features, state = self.features(state, token, index)
-        return self.scores(features, state), state
 
     def scores(self, features, state):
         """`(B, D)` decoder outputs of a step -> `(B, vocab)` float32 scores."""
@@ -131,7 +143,7 @@ class TransformerStepper:
         return (ops.take(state[0], parent, axis=0),) + tuple(state[1:])
 
 
-class GRUStepper:
+class GRUStepper(_Stepper):
     """Step-by-step view of the `gru` and `gru-attention` models.
 
     The GRU decoder's state is its cache: one step of the layer on a
@@ -159,10 +171,6 @@ class GRUStepper:
             states, forward_state, backward_state = self.encoder(embedded, mask=source_mask)
             state = (forward_state + backward_state, states, source_mask)
         return state + self.logits.constants()
-
-    def step(self, state, token, index):
-        features, state = self.features(state, token, index)
-        return self.scores(features, state), state
 
     def scores(self, features, state):
         """`(B, D)` decoder outputs of a step -> `(B, vocab)` float32 scores."""
@@ -335,19 +343,25 @@ class Decoder:
         self.trace_count += 1
         batch = ops.shape(source)[0]
         flat = batch * beam_size
-        # Every beam starts from the same encoding: repeat each sentence.
-        source = ops.repeat(source, beam_size, axis=0)
+        # The encoder and the first step run once per sentence: every beam
+        # starts from `[start]` on the same encoding, and the first step's
+        # best `beam_size` tokens become the beams.
         state = self.stepper.encode(source)
+        logits, state = self.stepper.step(
+            state, ops.full((batch,), self.start_id, "int32"), ops.convert_to_tensor(0, "int32")
+        )
+        top_logits, top_tokens = ops.top_k(logits, k=beam_size)
+        scores = ops.reshape(top_logits - ops.expand_dims(ops.logsumexp(logits, axis=-1), 1), (flat,))
+        first_token = ops.reshape(ops.cast(top_tokens, "int32"), (flat, 1))
+        if hasattr(self.stepper, "repeat"):
+            state = self.stepper.repeat(state, beam_size)
+        else:  # a stepper whose whole state is per row
+            state = _gather_beams(state, ops.repeat(ops.arange(batch, dtype="int32"), beam_size))
         tokens = ops.zeros((flat, self.max_length + 1), "int32")
         tokens = ops.slice_update(tokens, [0, 0], ops.full((flat, 1), self.start_id, "int32"))
-        # Only beam 0 is live at first, so the first step does not pick the
-        # same token `beam_size` times.
-        first = ops.concatenate(
-            [ops.zeros((batch, 1)), ops.full((batch, beam_size - 1), NEG_INF)], axis=1
-        )
-        scores = ops.reshape(first, (flat,))
-        done = ops.zeros((flat,), "bool")
-        lengths = ops.zeros((flat,), "int32")
+        tokens = ops.slice_update(tokens, [0, 1], first_token)
+        done = _ends(first_token[:, 0], self.end_id)
+        lengths = ops.ones((flat,), "int32")
         row_offsets = ops.repeat(ops.arange(batch, dtype="int32") * beam_size, beam_size)
         reorder = getattr(self.stepper, "reorder", _gather_beams)
 
@@ -384,7 +398,7 @@ class Decoder:
         _, tokens, scores, done, lengths, _ = ops.while_loop(
             cond,
             body,
-            (ops.convert_to_tensor(0, "int32"), tokens, scores, done, lengths, state),
+            (ops.convert_to_tensor(1, "int32"), tokens, scores, done, lengths, state),
         )
         penalty = ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, length_penalty)
         normalized = ops.reshape(scores / penalty, (batch, beam_size))

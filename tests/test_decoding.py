@@ -77,6 +77,21 @@ def test_finished_rows_are_not_scored(trained_transformer):
     assert few and set(few) == {4}
 
 
+def test_beam_search_encodes_each_sentence_once(trained_transformer):
+    source, _ = copy_task(6)
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
+    encoded, steps = [], []
+    encode, step = decoder.stepper.encode, decoder.stepper.step
+    decoder.stepper.encode = lambda s: encoded.append(int(s.shape[0])) or encode(s)
+    decoder.stepper.step = lambda state, token, index: steps.append(int(token.shape[0])) or step(state, token, index)
+    try:
+        decoder.beam(source, beam_size=4)
+    finally:
+        decoder.stepper.encode, decoder.stepper.step = encode, step
+    # The encoder and the first step see each sentence once; later steps every beam.
+    assert encoded == [6] and steps[0] == 6 and set(steps[1:]) == {24}
+
+
 def test_batches_by_length_give_each_sentence_its_own_translation_in_order(trained_transformer):
     source, _ = copy_task(40)  # lengths 2-6, mixed; batches of 16 sorted by length
     decoder = Decoder(trained_transformer, START, END, MAX_LEN)
