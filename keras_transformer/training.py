@@ -50,6 +50,40 @@ def set_seed(seed, deterministic=False):
         tf.config.experimental.enable_op_determinism()
 
 
+def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_decay=None, ema_momentum=None):
+    """A Keras optimizer by name, with an optional cosine decay of its rate.
+
+    Args:
+        name: any name ``keras.optimizers.get`` knows (book: ``"rmsprop"``).
+        learning_rate: starting rate; None keeps the optimizer's default
+            (0.001 for rmsprop and adam).
+        decay_steps: if given, the rate follows a cosine from
+            ``learning_rate`` (default 0.001) down to zero over this many
+            steps (the book keeps it constant).
+        weight_decay: decoupled weight decay (e.g. 0.01 with ``"adamw"``).
+        ema_momentum: also keep a moving average of the weights with this
+            momentum (swap it in with ``keras.callbacks.SwapEMAWeights``).
+
+    Returns:
+        The name itself when nothing is configured (Keras builds the default),
+        else a ``keras.optimizers.Optimizer``.
+    """
+    if decay_steps:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            1e-3 if learning_rate is None else float(learning_rate), decay_steps=int(decay_steps)
+        )
+    config = {}
+    if learning_rate is not None:
+        config["learning_rate"] = learning_rate
+    if weight_decay is not None:
+        config["weight_decay"] = float(weight_decay)
+    if ema_momentum is not None:
+        config.update(use_ema=True, ema_momentum=float(ema_momentum))
+    if not config:
+        return name
+    return keras.optimizers.get({"class_name": name, "config": config})
+
+
 def training_callbacks(output_dir, monitor="val_accuracy", mode="max"):
     """Best-checkpoint, resume-after-kill, NaN stop and a CSV log under output_dir.
 

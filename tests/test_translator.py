@@ -230,7 +230,7 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path):
         "--model", "transformer", "--epochs", "1", "--batch-size", "64",
         "--data-dir", str(archive), "--output-dir", str(out), "--vocab-size", "20",
         "--sequence-length", "8", "--eval-limit", "8", "--samples", "3",
-        "--attend", "Red green.",
+        "--attend", "Red green.", "--optimizer", "adam", "--learning-rate", "0.002", "--lr-schedule", "cosine",
     ])
     for name in ("results.json", "curves.png", "attention.png", "best.keras", "translator/model.keras"):
         assert (out / name).exists(), name
@@ -238,6 +238,10 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path):
     assert saved["epochs_run"] == 1 and saved["test_pairs"] == 36 and saved["bleu_chrf_pairs"] == 8
     assert 0.0 <= saved["test_accuracy_tokens"] <= 1.0 and 0.0 <= saved["test_accuracy_keras"] <= 1.0
     assert len(saved["samples"]) == 3 and results["model"] == "transformer"
+    # The cosine schedule spans exactly the batches the run trained on: the rate ends at zero.
+    optimizer = keras.saving.load_model(out / "best.keras").optimizer
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert int(optimizer.iterations) > 0 and float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
     reloaded = Translator.load(out / "translator")
     assert reloaded.translate([s["english"] for s in saved["samples"]]) == [
         s["model"] for s in saved["samples"]

@@ -33,6 +33,7 @@ import keras
 from keras import layers, ops
 
 from keras_transformer.layers import PositionalEmbedding, TransformerEncoder
+from keras_transformer.training import make_optimizer
 
 BAG_OF_WORDS = ("unigram", "bigram", "bigram-tfidf")
 SEQUENCE = ("lstm-onehot", "lstm-embedding", "lstm-masked", "transformer", "transformer-positional")
@@ -414,19 +415,7 @@ def build_classifier(
     outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name=name.replace("-", "_"))
     if compile:
-        if decay_steps:
-            learning_rate = keras.optimizers.schedules.CosineDecay(
-                1e-3 if learning_rate is None else learning_rate, decay_steps=int(decay_steps)
-            )
-        config = {}
-        if learning_rate is not None:
-            config["learning_rate"] = learning_rate
-        if weight_decay is not None:
-            config["weight_decay"] = float(weight_decay)
-        if ema_momentum is not None:
-            config.update(use_ema=True, ema_momentum=float(ema_momentum))
-        if config:
-            optimizer = keras.optimizers.get({"class_name": optimizer, "config": config})
+        optimizer = make_optimizer(optimizer, learning_rate, decay_steps, weight_decay, ema_momentum)
         model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
