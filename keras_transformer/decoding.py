@@ -223,6 +223,16 @@ def _compile(function, static_argnums=(), jit_compile=False):
     return function  # torch, numpy: eager
 
 
+def _top_log_probs(logits, k):
+    """Each row's `k` best log-probabilities and their tokens, from logits.
+
+    log-probability = logit - logsumexp(row): only the `k` winners are
+    normalized, never a whole `(rows, vocab)` log-softmax.
+    """
+    top_logits, top_tokens = ops.top_k(logits, k=k)
+    return top_logits - ops.expand_dims(ops.logsumexp(logits, axis=-1), 1), top_tokens
+
+
 def _ends(token, end_id):
     # `[end]` ends a sentence; so does a predicted padding id, which the
     # book's loop would turn into an empty word.
@@ -350,8 +360,8 @@ class Decoder:
         logits, state = self.stepper.step(
             state, ops.full((batch,), self.start_id, "int32"), ops.convert_to_tensor(0, "int32")
         )
-        top_logits, top_tokens = ops.top_k(logits, k=beam_size)
-        scores = ops.reshape(top_logits - ops.expand_dims(ops.logsumexp(logits, axis=-1), 1), (flat,))
+        scores, top_tokens = _top_log_probs(logits, beam_size)
+        scores = ops.reshape(scores, (flat,))
         first_token = ops.reshape(ops.cast(top_tokens, "int32"), (flat, 1))
         if hasattr(self.stepper, "repeat"):
             state = self.stepper.repeat(state, beam_size)
@@ -372,11 +382,8 @@ class Decoder:
             current = ops.squeeze(ops.slice(tokens, [0, index], [flat, 1]), 1)
             logits, state = self.stepper.step(state, current, index)
             # The best `beam_size` continuations of all beams of a sentence are
-            # among each beam's own best `beam_size`: take those per beam
-            # (log-probability = logit - logsumexp) and never materialize a
-            # (flat, vocab) matrix of log-probabilities.
-            top_logits, top_tokens = ops.top_k(logits, k=beam_size)
-            log_probs = top_logits - ops.expand_dims(ops.logsumexp(logits, axis=-1), 1)
+            # among each beam's own best `beam_size`.
+            log_probs, top_tokens = _top_log_probs(logits, beam_size)
             # A finished beam continues with padding at no cost, once.
             first = ops.arange(beam_size) == 0
             log_probs = ops.where(ops.expand_dims(done, 1), ops.where(first, 0.0, NEG_INF)[None, :], log_probs)
