@@ -59,6 +59,12 @@ def parse_args(argv=None):
     train.add_argument("--epochs", type=int, default=30, help="epochs (the book: 30)")
     train.add_argument("--batch-size", type=int, default=64, help="batch size (the book: 64)")
     train.add_argument("--seed", type=int, default=1337, help="seed for initialization and shuffling")
+    train.add_argument("--optimizer", default="rmsprop",
+                       help="any Keras optimizer name (default: the book's rmsprop)")
+    train.add_argument("--learning-rate", type=float, default=None,
+                       help="starting learning rate (default: the optimizer's, 0.001 for rmsprop and adam)")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant (the book's) or a cosine decay to zero over --epochs")
     train.add_argument(
         "--time-budget", type=float, default=None,
         help="stop after the epoch that passes this many seconds (the epochs run are reported)",
@@ -202,22 +208,32 @@ def train(args):
     import keras
 
     from keras_transformer.distribute import set_precision
+    from keras_transformer.training import make_optimizer
 
     keras.utils.set_random_seed(args.seed)
     set_precision(args.precision)
     data = np.load(args.arrays)
-    model = build_model(args.model)
-    model.compile(
-        optimizer="rmsprop",
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=args.steps_per_execution,
-    )
 
     def split(name):
         source = data[f"{name}_source"][: args.limit].astype("int32")
         target = data[f"{name}_target"][: args.limit].astype("int32")
         return {"english": source, "spanish": target[:, :-1]}, target[:, 1:]
+
+    train_data, val_data = _datasets(split("train"), split("val"), args)
+    decay_steps = None
+    if args.lr_schedule == "cosine":
+        if isinstance(train_data, tuple):  # arrays, batched by fit
+            steps = -(-len(train_data[1]) // args.batch_size)
+        else:  # batched by length: one pass counts the batches
+            steps = int(train_data.reduce(0, lambda count, _: count + 1))
+        decay_steps = steps * args.epochs
+    model = build_model(args.model)
+    model.compile(
+        optimizer=make_optimizer(args.optimizer, args.learning_rate, decay_steps),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        steps_per_execution=args.steps_per_execution,
+    )
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,7 +242,6 @@ def train(args):
     callbacks = [keras.callbacks.ModelCheckpoint(best, save_best_only=True, save_weights_only=True)]
     if args.time_budget:
         callbacks.append(TimeBudget(args.time_budget, args.hard_time_limit))
-    train_data, val_data = _datasets(split("train"), split("val"), args)
     start = time.perf_counter()
     if isinstance(train_data, tuple):  # arrays: inputs and targets passed apart
         fit_data = {"x": train_data[0], "y": train_data[1], "batch_size": args.batch_size}
@@ -249,6 +264,9 @@ def train(args):
     summary = {
         "model": args.model,
         "precision": args.precision,
+        "optimizer": args.optimizer,
+        "learning_rate": args.learning_rate,
+        "lr_schedule": args.lr_schedule,
         "backend": keras.backend.backend(),
         "devices": _devices(),
         "epochs_run": len(history.history.get("val_loss", [])),
