@@ -246,7 +246,7 @@ def test_end_to_end_model_reloads_in_a_fresh_process(tmp_path):
         print(json.dumps(model(tf.constant({REVIEWS!r})).numpy().tolist()))
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     after = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
