@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def train(output_dir, *extra, timeout=300):
+def train(output_dir, *extra, timeout=900):
     result = subprocess.run(
         [sys.executable, WORKER, str(output_dir), *extra], capture_output=True, text=True, timeout=timeout
     )
