@@ -17,7 +17,7 @@ import sys
 
 from keras_transformer import distribute
 from keras_transformer.models.classifiers import BOOK_EPOCHS, MODEL_NAMES
-from keras_transformer.training import add_training_arguments, default_output_dir
+from keras_transformer.training import add_optimizer_arguments, add_training_arguments, default_output_dir
 
 
 def parse_args(argv=None):
@@ -73,13 +73,7 @@ def parse_args(argv=None):
         help="Transformers' pooling over time, padding skipped: max (the book's), mean, or attention "
         "(a learned query per head weighs the steps)",
     )
-    parser.add_argument(
-        "--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
-        help="optimizer (default rmsprop, the book's)",
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=None, help="learning rate (default: the optimizer's, 0.001)"
-    )
+    add_optimizer_arguments(parser)
     parser.add_argument(
         "--weight-decay", type=float, default=None,
         help="decoupled weight decay (e.g. 0.01 with adamw; default: the optimizer's)",
@@ -88,10 +82,6 @@ def parse_args(argv=None):
         "--ema", type=float, default=None, metavar="MOMENTUM",
         help="validate, checkpoint and test an exponential moving average of the weights "
         "with this momentum (e.g. 0.999; default: off, the book's)",
-    )
-    parser.add_argument(
-        "--lr-schedule", choices=("constant", "cosine"), default="constant",
-        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs",
     )
     parser.add_argument(
         "--fixed-padding",

@@ -96,23 +96,7 @@ def parse_args(argv=None):
         "(transformer and gru-attention only)",
     )
     distribute.add_scale_arguments(parser)
-    parser.add_argument(
-        "--optimizer",
-        default="rmsprop",
-        help="any Keras optimizer name (default: the book's rmsprop; adam converges in fewer epochs)",
-    )
-    parser.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        help="starting learning rate (default: the optimizer's, 0.001 for rmsprop and adam)",
-    )
-    parser.add_argument(
-        "--lr-schedule",
-        choices=("constant", "cosine"),
-        default="constant",
-        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs",
-    )
+    training.add_optimizer_arguments(parser)
     parser.add_argument(
         "--skip-training",
         action="store_true",
@@ -158,10 +142,7 @@ def main(argv=None):
     train_seconds = None
     if not args.skip_training:
         train_ds = dataset(train_pairs, True)
-        decay_steps = None
-        if args.lr_schedule == "cosine":
-            # One pass counts the batches (batching by length makes their number vary a little).
-            decay_steps = int(train_ds.reduce(0, lambda count, _: count + 1)) * epochs
+        decay_steps = training.count_batches(train_ds) * epochs if args.lr_schedule == "cosine" else None
         # Vectorizers were adapted above, outside the strategy's scope.
         with distribute.strategy_scope(strategy):
             sizes = {"key_dim": args.key_dim} if args.model == "transformer" and args.key_dim else {}

@@ -44,6 +44,8 @@ CHUNK_BYTES = 15 * 2**20  # files that come back from a device are at most 16 Mi
 
 
 def parse_args(argv=None):
+    from keras_transformer.training import add_optimizer_arguments
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -59,12 +61,7 @@ def parse_args(argv=None):
     train.add_argument("--epochs", type=int, default=30, help="epochs (the book: 30)")
     train.add_argument("--batch-size", type=int, default=64, help="batch size (the book: 64)")
     train.add_argument("--seed", type=int, default=1337, help="seed for initialization and shuffling")
-    train.add_argument("--optimizer", default="rmsprop",
-                       help="any Keras optimizer name (default: the book's rmsprop)")
-    train.add_argument("--learning-rate", type=float, default=None,
-                       help="starting learning rate (default: the optimizer's, 0.001 for rmsprop and adam)")
-    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                       help="constant (the book's) or a cosine decay to zero over --epochs")
+    add_optimizer_arguments(train)
     train.add_argument(
         "--time-budget", type=float, default=None,
         help="stop after the epoch that passes this many seconds (the epochs run are reported)",
@@ -208,7 +205,7 @@ def train(args):
     import keras
 
     from keras_transformer.distribute import set_precision
-    from keras_transformer.training import make_optimizer
+    from keras_transformer.training import count_batches, make_optimizer
 
     keras.utils.set_random_seed(args.seed)
     set_precision(args.precision)
@@ -225,7 +222,7 @@ def train(args):
         if isinstance(train_data, tuple):  # arrays, batched by fit
             steps = -(-len(train_data[1]) // args.batch_size)
         else:  # batched by length: one pass counts the batches
-            steps = int(train_data.reduce(0, lambda count, _: count + 1))
+            steps = count_batches(train_data)
         decay_steps = steps * args.epochs
     model = build_model(args.model)
     model.compile(

@@ -41,6 +41,32 @@ def add_training_arguments(parser, epochs, batch_size):
     return parser
 
 
+def add_optimizer_arguments(parser):
+    """Add --optimizer, --learning-rate and --lr-schedule (see :func:`make_optimizer`)."""
+    parser.add_argument(
+        "--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
+        help="optimizer (default rmsprop, the book's)",
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=None,
+        help="starting learning rate (default: the optimizer's, 0.001)",
+    )
+    parser.add_argument(
+        "--lr-schedule", choices=("constant", "cosine"), default="constant",
+        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs",
+    )
+    return parser
+
+
+def count_batches(dataset):
+    """Batches in one pass over a finite ``tf.data.Dataset`` (it is iterated once).
+
+    For a cosine schedule's length: batches by length (``bucket_by_sequence_length``)
+    are as many whatever the shuffle, since each bucket's size does not depend on it.
+    """
+    return int(dataset.reduce(0, lambda count, _: count + 1))
+
+
 def set_seed(seed, deterministic=False):
     """Seed Python, NumPy and the backend; optionally make TF ops deterministic."""
     keras.utils.set_random_seed(seed)

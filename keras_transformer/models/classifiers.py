@@ -620,6 +620,7 @@ def train_and_evaluate(
 
     from keras_transformer.data.imdb import load_imdb_texts
     from keras_transformer.training import (
+        count_batches,
         plot_history,
         read_history_csv,
         set_seed,
@@ -660,8 +661,7 @@ def train_and_evaluate(
 
     if lr_schedule == "cosine":
         # One pass counts the batches (it also fills the dataset's cache).
-        steps = int(train_ds.reduce(0, lambda count, _: count + 1))
-        model_kwargs = {**model_kwargs, "decay_steps": steps * epochs}
+        model_kwargs = {**model_kwargs, "decay_steps": count_batches(train_ds) * epochs}
     elif lr_schedule != "constant":
         raise ValueError(f"lr_schedule must be 'constant' or 'cosine'; got {lr_schedule!r}.")
 
