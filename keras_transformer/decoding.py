@@ -65,6 +65,11 @@ class _OutputLogits:
         name = getattr(layer.activation, "__name__", "")
         self.direct = name in ("softmax", "linear") and getattr(layer, "kernel", None) is not None
 
+    @property
+    def count(self):
+        """How many tensors `constants()` returns."""
+        return 2 if self.direct else 0
+
     def constants(self):
         if not self.direct:
             return ()
@@ -81,19 +86,28 @@ class _OutputLogits:
 
 
 class _Stepper:
-    """What the steppers share: `step` = `features` then `scores`, and `repeat`."""
+    """What the steppers share: `step` = `features` then `scores`, `repeat`, `select`.
+
+    A state is a tuple whose leading entries (tensors or nested tuples of
+    them) have one row per sentence; the output layer's weights at its end
+    do not.
+    """
 
     def step(self, state, token, index):
         features, state = self.features(state, token, index)
         return self.scores(features, state), state
 
-    def repeat(self, state, times):
-        """Each sentence's state `times` times in a row (beams of one sentence).
+    def _map_rows(self, function, state):
+        rows = len(state) - self.logits.count
+        return keras.tree.map_structure(function, tuple(state[:rows])) + tuple(state[rows:])
 
-        The output layer's weights at the end of the state are not per row.
-        """
-        rows = len(state) - len(self.logits.constants())
-        return tuple(ops.repeat(x, times, axis=0) for x in state[:rows]) + tuple(state[rows:])
+    def repeat(self, state, times):
+        """Each sentence's state `times` times in a row (beams of one sentence)."""
+        return self._map_rows(lambda x: ops.repeat(x, times, axis=0), state)
+
+    def select(self, state, rows):
+        """The state of the sentences at `rows` only (finished ones dropped)."""
+        return self._map_rows(lambda x: ops.take(x, rows, axis=0), state)
 
 
 class TransformerStepper(_Stepper):
@@ -114,8 +128,8 @@ class TransformerStepper(_Stepper):
         encoded = self.encoder(self.source_embedding(source), padding_mask=source_mask)
         batch = ops.shape(source)[0]
         return (
-            self.decoder.init_cache(batch, self.max_length),
-            self.decoder.compute_cross_attention_cache(encoded),
+            self.decoder.init_cache(batch, self.max_length, split=True),
+            self.decoder.compute_cross_attention_cache(encoded, split=True),
             source_mask,
         ) + self.logits.constants()
 
@@ -140,7 +154,7 @@ class TransformerStepper(_Stepper):
     def reorder(self, state, parent):
         # Only the self-attention cache differs between the beams of one
         # sentence; its cross-attention cache and mask are the same for all.
-        return (ops.take(state[0], parent, axis=0),) + tuple(state[1:])
+        return (tuple(ops.take(x, parent, axis=0) for x in state[0]),) + tuple(state[1:])
 
 
 class GRUStepper(_Stepper):
@@ -223,6 +237,45 @@ def _compile(function, static_argnums=(), jit_compile=False):
     return function  # torch, numpy: eager
 
 
+def _argmax(scores):
+    """Index of each row's largest score, `(B, V)` -> `(B,)` int32.
+
+    The backend's own argmax: `keras.ops.argmax` first rewrites every -0.0
+    in the input (three more passes over a `(B, 15,000)` tensor at every
+    step, about a tenth of a batched step on this project's CPU), which
+    cannot change which logit is largest here.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.argmax(scores, axis=-1, output_type="int32")
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        return jnp.argmax(scores, axis=-1).astype("int32")
+    return ops.cast(ops.argmax(scores, axis=-1), "int32")
+
+
+def _write_column(tokens, index, column):
+    """`tokens[:, index] = column` as a select (no dynamic-update op per step)."""
+    here = ops.equal(ops.arange(ops.shape(tokens)[1], dtype="int32"), index)
+    return ops.where(ops.expand_dims(here, 0), ops.expand_dims(column, 1), tokens)
+
+
+def _while_varying_rows(cond, body, loop_vars):
+    """`ops.while_loop` whose tensors may change their first dimension."""
+    if keras.backend.backend() != "tensorflow":
+        return ops.while_loop(cond, body, loop_vars)  # torch: a Python loop
+    import tensorflow as tf
+
+    def relaxed(x):
+        shape = tf.TensorShape(x.shape)
+        return shape if shape.rank == 0 else tf.TensorShape([None]).concatenate(shape[1:])
+
+    return tf.while_loop(cond, body, loop_vars, shape_invariants=keras.tree.map_structure(relaxed, loop_vars))
+
+
 def _top_log_probs(logits, k):
     """Each row's `k` best log-probabilities and their tokens, from logits.
 
@@ -240,7 +293,7 @@ def _ends(token, end_id):
 
 
 def _gather_beams(tree, indices):
-    return tuple(ops.take(x, indices, axis=0) for x in tree)
+    return keras.tree.map_structure(lambda x: ops.take(x, indices, axis=0), tuple(tree))
 
 
 class Decoder:
@@ -286,7 +339,7 @@ class Decoder:
         auto = jit_compile == "auto"
         if skip_finished == "auto":
             skip_finished = (backend == "tensorflow" and (auto or not jit_compile)) or backend == "torch"
-        self.skip_finished = bool(skip_finished) and hasattr(self.stepper, "features")
+        self.skip_finished = bool(skip_finished)
         self.trace_count = 0
         self._greedy = _compile(self._greedy_loop, jit_compile=False if auto else jit_compile)
         # Few sentences at a time: XLA's fused loop (TensorFlow's "auto" only).
@@ -308,34 +361,61 @@ class Decoder:
         batch = ops.shape(source)[0]
         state = self.stepper.encode(source)
         tokens = ops.zeros((batch, self.max_length + 1), "int32")
-        tokens = ops.slice_update(tokens, [0, 0], ops.full((batch, 1), self.start_id, "int32"))
+        tokens = _write_column(tokens, 0, ops.full((batch,), self.start_id, "int32"))
         done = ops.zeros((batch,), "bool")
-        # Gathering the live rows pays off in batches, not for a few sentences.
+        index = ops.convert_to_tensor(0, "int32")
+        # Dropping finished rows pays off in batches, not for a few sentences.
         rows = source.shape[0]
-        skip = self.skip_finished and (rows is None or rows >= SKIP_FINISHED_MIN_ROWS)
+        if self.skip_finished and (rows is None or rows >= SKIP_FINISHED_MIN_ROWS):
+            return self._greedy_dropping_finished(batch, index, tokens, done, state)
 
         def cond(index, tokens, done, state):
             return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
 
         def body(index, tokens, done, state):
             current = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
-            if skip:
-                # Score only the rows still generating; finished rows get 0.
-                features, state = self.stepper.features(state, current, index)
-                live = ops.nonzero(ops.logical_not(done))[0]
-                scores = self.stepper.scores(ops.take(features, live, axis=0), state)
-                best = ops.cast(ops.argmax(scores, axis=-1), "int32")
-                next_token = ops.scatter(ops.expand_dims(live, 1), best, (batch,))
-            else:
-                scores, state = self.stepper.step(state, current, index)
-                next_token = ops.cast(ops.argmax(scores, axis=-1), "int32")
-                # Finished rows emit padding and no longer matter.
-                next_token = ops.where(done, 0, next_token)
-            tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
+            scores, state = self.stepper.step(state, current, index)
+            # Finished rows emit padding and no longer matter.
+            next_token = ops.where(done, 0, _argmax(scores))
+            tokens = _write_column(tokens, index + 1, next_token)
             done = ops.logical_or(done, _ends(next_token, self.end_id))
             return index + 1, tokens, done, state
 
-        _, tokens, _, _ = ops.while_loop(cond, body, (ops.convert_to_tensor(0, "int32"), tokens, done, state))
+        _, tokens, _, _ = ops.while_loop(cond, body, (index, tokens, done, state))
+        return tokens[:, 1:]
+
+    def _greedy_dropping_finished(self, batch, index, tokens, done, state):
+        """Greedy decoding whose state holds only the sentences still generating.
+
+        `live` lists the batch rows of the state's rows. After a step in which
+        some sentence ended, its rows leave the state (caches included), so
+        the decoder layer and the output layer of later steps run on fewer
+        rows. Needs loops whose shapes may change between steps (TensorFlow
+        without XLA, PyTorch).
+        """
+        select = getattr(self.stepper, "select", _gather_beams)
+
+        def cond(index, tokens, done, live, state):
+            return ops.logical_and(index < self.max_length, ops.greater(ops.shape(live)[0], 0))
+
+        def body(index, tokens, done, live, state):
+            column = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
+            scores, state = self.stepper.step(state, ops.take(column, live, axis=0), index)
+            best = _argmax(scores)
+            next_token = ops.scatter(ops.expand_dims(live, 1), best, (batch,))
+            tokens = _write_column(tokens, index + 1, next_token)
+            ended = _ends(best, self.end_id)
+            done = ops.logical_or(done, _ends(next_token, self.end_id))
+
+            def drop():
+                keep = ops.cast(ops.nonzero(ops.logical_not(ended))[0], "int32")
+                return ops.take(live, keep, axis=0), select(state, keep)
+
+            live, state = ops.cond(ops.any(ended), drop, lambda: (live, state))
+            return index + 1, tokens, done, live, state
+
+        live = ops.arange(batch, dtype="int32")
+        _, tokens, _, _, _ = _while_varying_rows(cond, body, (index, tokens, done, live, state))
         return tokens[:, 1:]
 
     # -- beam search --------------------------------------------------------

@@ -53,26 +53,30 @@ def test_cached_greedy_is_token_for_token_the_full_recompute(trained_transformer
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts rows in TensorFlow's eager mode")
-def test_finished_rows_are_not_scored(trained_transformer):
+def test_finished_rows_leave_the_decoder_and_the_output_layer(trained_transformer):
     import tensorflow as tf
 
     source, _ = copy_task(24)
     decoder = Decoder(trained_transformer, START, END, MAX_LEN)
     assert decoder.skip_finished  # TensorFlow without XLA: the default
-    scored = []
-    scores = decoder.stepper.scores
-    decoder.stepper.scores = lambda features, state: scored.append(int(features.shape[0])) or scores(features, state)
+    stepper = decoder.stepper
+    scored, decoded = [], []
+    scores, features = stepper.scores, stepper.features
+    stepper.scores = lambda f, state: scored.append(int(f.shape[0])) or scores(f, state)
+    stepper.features = lambda state, token, index: decoded.append(int(token.shape[0])) or features(state, token, index)
     tf.config.run_functions_eagerly(True)
     try:
-        decoder.greedy(source[:4])  # a few sentences: every row is scored (gathering would cost more)
-        few, scored[:] = list(scored), []
+        decoder.greedy(source[:4])  # a few sentences: every row runs (gathering would cost more)
+        few, scored[:], decoded[:] = list(scored), [], []
         tokens = np.asarray(decoder.greedy(source))
     finally:
         tf.config.run_functions_eagerly(False)
-        decoder.stepper.scores = scores
-    # Step i scores exactly the rows that had not produced [end] before it.
+        stepper.scores, stepper.features = scores, features
+    # Step i runs the decoder layer and the output layer on exactly the rows
+    # that had not produced [end] before it.
     lengths = np.argmax(tokens == END, axis=1) + 1  # steps each row ran ([end] included)
     assert scored == [int(np.sum(lengths > step)) for step in range(len(scored))]
+    assert decoded == scored
     assert scored[0] == len(source) and scored[-1] < len(source)
     assert few and set(few) == {4}
 

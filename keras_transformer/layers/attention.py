@@ -113,12 +113,16 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         attention_mask: `(B, T, S)` booleans.
         use_causal_mask: mask out keys after each query (offset by
             `cache_update_index` when decoding with a cache).
-        cache: `(B, 2, S_max, num_heads, key_dim)` keys and values. With
-            `cache_update_index`, the keys/values of `key`/`value` are written
-            at that position and attention runs over the whole cache
-            (self-attention while decoding). Without it, the cache is used as
-            is and `key`/`value` are ignored (cross-attention, computed once by
-            `compute_cache`).
+        cache: `(B, 2, S_max, num_heads, key_dim)` keys and values, or the
+            pair `(keys, values)` of `(B, S_max, num_heads, key_dim)` each
+            (`split=True` in `compute_cache` and the decoder's cache methods:
+            the fast form, since reading one half of a stacked cache copies
+            it). With `cache_update_index`, the keys/values of `key`/`value`
+            are written at that position and attention runs over the whole
+            cache (self-attention while decoding). Without it, the cache is
+            used as is and `key`/`value` are ignored (cross-attention,
+            computed once by `compute_cache`). The cache comes back in the
+            form it was given.
 
     Returns:
         `(B, T, dim)`, or `(output, cache)` when a cache is given.
@@ -159,14 +163,35 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         weights = ops.softmax(scores, axis=-1)
         return ops.cast(weights, attention_scores.dtype)
 
-    def compute_cache(self, value, key=None):
+    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
+                           return_attention_scores=False, use_causal_mask=False):
+        # One query against many keys (a decoding step): per head, a (1 x d)
+        # by (d x S) product. Batched matrix products spend most of their time
+        # on bookkeeping at that size; an elementwise product summed over `d`
+        # does the same arithmetic in a few plain ops, with no transposes.
+        single = (
+            query.shape[1] == 1
+            and len(query.shape) == 4
+            and not return_attention_scores
+            and not use_causal_mask
+            and (self._dropout == 0.0 or not training)
+        )
+        if not single:
+            return super()._compute_attention(
+                query, key, value, attention_mask, training, return_attention_scores, use_causal_mask
+            )
+        return _single_query_attention(query, key, value, attention_mask, self._inverse_sqrt_key_dim), None
+
+    def compute_cache(self, value, key=None, split=False):
         """Project keys and values once: `(B, 2, S, num_heads, key_dim)`.
 
         Used for cross-attention while decoding: the encoder output does not
         change from step to step, so its projections are computed once.
+        `split=True` returns the pair `(keys, values)` instead.
         """
         key = value if key is None else key
-        return ops.stack([self._key_dense(key), self._value_dense(value)], axis=1)
+        keys, values = self._key_dense(key), self._value_dense(value)
+        return (keys, values) if split else ops.stack([keys, values], axis=1)
 
     def call(
         self,
@@ -192,12 +217,19 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             projected_key = self._key_dense(key)
             projected_value = self._value_dense(value)
         elif cache_update_index is None:
-            projected_key, projected_value = cache[:, 0], cache[:, 1]
+            projected_key, projected_value = _halves(cache)
+        elif isinstance(cache, (tuple, list)):
+            # In-place writes of the new keys and values into the cache.
+            start = [0, cache_update_index, 0, 0]
+            cache = (
+                ops.slice_update(cache[0], start, self._key_dense(key)),
+                ops.slice_update(cache[1], start, self._value_dense(value)),
+            )
+            projected_key, projected_value = cache
         else:
-            # One in-place write of the new keys and values into the cache.
             update = ops.stack([self._key_dense(key), self._value_dense(value)], axis=1)
             cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0], update)
-            projected_key, projected_value = cache[:, 0], cache[:, 1]
+            projected_key, projected_value = _halves(cache)
 
         causal = None
         if use_causal_mask:
@@ -238,7 +270,9 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         )
         output = keras.KerasTensor(output_shape, dtype=self.compute_dtype)
         if cache is not None:
-            return output, keras.KerasTensor(cache.shape, dtype=cache.dtype)
+            return output, keras.tree.map_structure(
+                lambda c: keras.KerasTensor(c.shape, dtype=c.dtype), cache
+            )
         if kwargs.get("return_attention_scores"):
             scores_shape = (
                 query.shape[0],
@@ -248,6 +282,31 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             )
             return output, keras.KerasTensor(scores_shape, dtype=self.compute_dtype)
         return output
+
+
+def _single_query_attention(query, key, value, mask, scale):
+    """Attention of one query position: `(B, 1, N, d)` against `(B, S, N, d)`.
+
+    Scores in float32 (the products too, so a bfloat16 model loses nothing
+    to its short mantissa in the sum); `mask` broadcastable to `(B, 1, S)`.
+    Returns `(B, 1, N, dv)` in `value`'s dtype.
+    """
+    query = ops.cast(query, "float32") * scale
+    scores = ops.sum(query * ops.cast(key, "float32"), axis=-1)  # (B, S, N)
+    if mask is not None:
+        mask = ops.cast(mask, "bool")
+        while len(mask.shape) < 3:
+            mask = ops.expand_dims(mask, 0)
+        scores = ops.where(ops.expand_dims(mask[:, 0], -1), scores, MASK_FILL)
+    weights = ops.cast(ops.softmax(scores, axis=1), value.dtype)
+    return ops.sum(ops.expand_dims(weights, -1) * value, axis=1, keepdims=True)
+
+
+def _halves(cache):
+    """`(keys, values)` of a stacked `(B, 2, ...)` cache or of a pair."""
+    if isinstance(cache, (tuple, list)):
+        return tuple(cache)
+    return cache[:, 0], cache[:, 1]
 
 
 def _and(a, b):

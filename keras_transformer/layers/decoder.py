@@ -25,9 +25,10 @@ class TransformerDecoder(TransformerBlock):
         inputs_mask: `(B, T)` booleans, True at real target tokens.
         encoder_outputs_mask: `(B, S)` booleans, True at real source tokens.
         use_causal_mask: position t sees targets 0..t only (default True).
-        self_attention_cache: `(B, 2, T_max, num_heads, key_dim)` from
-            `init_cache`, for step-by-step decoding; `inputs` then holds the
-            new step(s), written at `self_attention_cache_update_index`.
+        self_attention_cache: `(B, 2, T_max, num_heads, key_dim)` (or a
+            `(keys, values)` pair) from `init_cache`, for step-by-step
+            decoding; `inputs` then holds the new step(s), written at
+            `self_attention_cache_update_index`.
         cross_attention_cache: from `compute_cross_attention_cache`, used in
             place of `encoder_outputs` (which may then be None).
 
@@ -59,16 +60,23 @@ class TransformerDecoder(TransformerBlock):
         self._build_feed_forward(inputs_shape)
         self.built = True
 
-    def init_cache(self, batch_size, max_length):
-        """A zero self-attention cache: `(B, 2, max_length, num_heads, key_dim)`."""
-        return ops.zeros(
-            (batch_size, 2, max_length, self.num_heads, self.key_dim),
-            dtype=self.compute_dtype,
-        )
+    def init_cache(self, batch_size, max_length, split=False):
+        """A zero self-attention cache: `(B, 2, max_length, num_heads, key_dim)`.
 
-    def compute_cross_attention_cache(self, encoder_outputs):
-        """Project the encoder outputs to keys and values once per source batch."""
-        return self.cross_attention.compute_cache(encoder_outputs)
+        `split=True`: the pair `(keys, values)`, `(B, max_length, num_heads,
+        key_dim)` each, which decodes faster (no copy to read either half).
+        """
+        shape = (batch_size, max_length, self.num_heads, self.key_dim)
+        if split:
+            return (ops.zeros(shape, self.compute_dtype), ops.zeros(shape, self.compute_dtype))
+        return ops.zeros((batch_size, 2) + shape[1:], dtype=self.compute_dtype)
+
+    def compute_cross_attention_cache(self, encoder_outputs, split=False):
+        """Project the encoder outputs to keys and values once per source batch.
+
+        `split=True`: the pair `(keys, values)` (see `init_cache`).
+        """
+        return self.cross_attention.compute_cache(encoder_outputs, split=split)
 
     def call(
         self,
