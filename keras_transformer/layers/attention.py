@@ -298,7 +298,11 @@ def _single_query_attention(query, key, value, mask, scale):
         while len(mask.shape) < 3:
             mask = ops.expand_dims(mask, 0)
         scores = ops.where(ops.expand_dims(mask[:, 0], -1), scores, MASK_FILL)
-    weights = ops.cast(ops.softmax(scores, axis=1), value.dtype)
+    # Softmax over the keys (axis 1) written out: a backend softmax over an
+    # inner axis transposes its input there and back.
+    exponentials = ops.exp(scores - ops.max(scores, axis=1, keepdims=True))
+    weights = exponentials / ops.sum(exponentials, axis=1, keepdims=True)
+    weights = ops.cast(weights, value.dtype)
     return ops.sum(ops.expand_dims(weights, -1) * value, axis=1, keepdims=True)
 
 
