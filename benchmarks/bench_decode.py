@@ -12,9 +12,10 @@ Methods (all greedy unless noted; all on the same real test sentences):
   ours          keras_transformer.decoding.Decoder: cached, compiled, batched,
                 early exit; at each of --batch-sizes and one sentence at a time
   ours by length  the same over all the sentences in batches grouped by source
-                length (decoding.decode_by_length, what Translator.translate does)
-  ours ... every row scored  the same without skipping finished rows' output
-                layer (Decoder(skip_finished=False), what XLA and JAX run)
+                length (decoding.decode_by_length); "2 workers": two batches in
+                flight at once, what Translator.translate does
+  ours ... every row scored  the same without dropping finished rows
+                (Decoder(skip_finished=False), what XLA and JAX run)
   ours-beam4    the same with beam search, beam 4, length penalty 0.6
   --xla         this package's decoder compiled by XLA (TensorFlow's jit_compile)
   --bf16        this package's decoder with the model under mixed_bfloat16
@@ -92,8 +93,9 @@ def decode_flops(model, source, outputs, batch, beams=1, by_length=False, skip_f
 
     Per batch the loop runs until its longest output ends, for every row (and
     beam). For beam search the best beam's length stands in for the loop's,
-    so its count is a lower bound. `skip_finished`: the output layer ran only
-    on the rows still generating (`Decoder.skip_finished`). `by_length`: the batches
+    so its count is a lower bound. `skip_finished`: the decoder layer and the
+    output layer ran only on the rows still generating (`Decoder.skip_finished`:
+    finished rows leave the state). `by_length`: the batches
     `decode_by_length` forms (sorted by source length, cut to their longest
     source rounded up to 4).
     """
@@ -119,9 +121,8 @@ def decode_flops(model, source, outputs, batch, beams=1, by_length=False, skip_f
         # A row's loop steps: up to its first padding (which follows its [end]), else all.
         row_steps = [int(np.flatnonzero(r == 0)[0]) if (r == 0).any() else len(r) for r in out]
         steps = max(row_steps)
-        projected = sum(row_steps) if skip_finished else rows.shape[0] * steps
-        total += beams * (rows.shape[0] * rows.shape[1] * per_source_token + rows.shape[0] * steps * per_step
-                          + projected * projection)
+        row_steps_run = sum(row_steps) if skip_finished else rows.shape[0] * steps
+        total += beams * (rows.shape[0] * rows.shape[1] * per_source_token + row_steps_run * (per_step + projection))
     return total
 
 
@@ -303,9 +304,13 @@ def main(argv=None):
     for batch in args.batch_sizes:
         methods[f"hub-cached, batch {batch}"] = (hub.greedy, batch, None, args.repeats, 1, model)
         methods[f"ours, batch {batch}"] = (ours.greedy, batch, None, args.repeats, 1, model)
-        # The whole set at once, in batches of `batch` sorted by source length (as Translator.translate).
+        # The whole set at once, in batches of `batch` sorted by source length; with
+        # two batches in flight at once (workers=2) as Translator.translate does.
         methods[f"ours by length, batch {batch}"] = (
             lambda s, b=batch: np.stack(decode_by_length(ours.greedy, s, b)), len(source), None, args.repeats, 1, model)
+        methods[f"ours by length, 2 workers, batch {batch}"] = (
+            lambda s, b=batch: np.stack(decode_by_length(ours.greedy, s, b, workers=2)), len(source), None,
+            args.repeats, 1, model)
         if ours.skip_finished:  # the same, with the output layer run on finished rows too
             methods[f"ours by length, every row scored, batch {batch}"] = (
                 lambda s, b=batch: np.stack(decode_by_length(every_row.greedy, s, b)), len(source), None,
@@ -325,9 +330,9 @@ def main(argv=None):
         bf16 = Decoder(model_bf16, start_id, end_id, max_length, jit_compile=False)
         for batch in args.batch_sizes:
             methods[f"ours bfloat16, batch {batch}"] = (bf16.greedy, batch, None, args.repeats, 1, model_bf16)
-            methods[f"ours bfloat16 by length, batch {batch}"] = (
-                lambda s, b=batch: np.stack(decode_by_length(bf16.greedy, s, b)), len(source), None, args.repeats, 1,
-                model_bf16)
+            methods[f"ours bfloat16 by length, 2 workers, batch {batch}"] = (
+                lambda s, b=batch: np.stack(decode_by_length(bf16.greedy, s, b, workers=2)), len(source), None,
+                args.repeats, 1, model_bf16)
         methods["ours bfloat16, one at a time"] = (bf16.greedy, 1, 64, args.repeats, 1, model_bf16)
         methods["ours-beam4 bfloat16"] = (lambda s: bf16.beam(s, beam_size=4, length_penalty=0.6),
                                           args.batch_size, None, args.repeats, 4, model_bf16)

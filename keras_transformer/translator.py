@@ -254,7 +254,7 @@ class Translator:
             raise ValueError(f"method must be 'greedy', 'beam' or 'reference'; got {method!r}.")
         return to_token_lists(tokens, self.end_id)
 
-    def translate(self, sentences, batch_size=256, method="greedy", beam_size=4, length_penalty=0.6):
+    def translate(self, sentences, batch_size=256, method="greedy", beam_size=4, length_penalty=0.6, workers=2):
         """Translate English sentences: ``list[str] -> list[str]``.
 
         ``method``: ``"greedy"`` (default; cached and compiled, identical
@@ -268,14 +268,15 @@ class Translator:
         translate to ``""``. Over-long input is truncated to the sequence length, with
         a warning. ``[start]`` and ``[end]`` are not in the output. Sentences are
         decoded ``batch_size`` at a time, grouped by source length (most
-        batches then stop early; see ``decoding.decode_by_length``).
+        batches then stop early; see ``decoding.decode_by_length``), with
+        ``workers`` batches in flight at once (greedy and beam).
 
         Example::
 
             translator.translate(["Hello.", ""])  # ["hola", ""]
         """
         if isinstance(sentences, str):
-            return self.translate([sentences], batch_size, method, beam_size, length_penalty)[0]
+            return self.translate([sentences], batch_size, method, beam_size, length_penalty, workers)[0]
         if sentences is None:
             raise ValueError("translate() got None; pass a list of English sentences.")
         sentences = ["" if s is None else str(s) for s in sentences]
@@ -290,8 +291,13 @@ class Translator:
         if nonempty.size == 0:
             return results
         # Batches of similar source length: most stop early (decode_by_length).
+        if method != "reference":
+            _ = self.decoder  # built here, once, before any worker thread asks for it
         decoded = decode_by_length(
-            lambda rows: self.decode(rows, method, beam_size, length_penalty), ids[nonempty], batch_size
+            lambda rows: self.decode(rows, method, beam_size, length_penalty),
+            ids[nonempty],
+            batch_size,
+            workers=1 if method == "reference" else workers,
         )
         for row, tokens in zip(nonempty, decoded):
             results[row] = " ".join(self._token(t) for t in tokens)

@@ -102,6 +102,9 @@ def test_batches_by_length_give_each_sentence_its_own_translation_in_order(train
     expected = np.asarray(decoder.greedy(source))
     rows = decode_by_length(decoder.greedy, source, batch_size=16, width_multiple=2)
     np.testing.assert_array_equal(np.stack(rows), expected)
+    # Two batches in flight at once (threads): the same rows, in input order.
+    rows = decode_by_length(decoder.greedy, source, batch_size=8, width_multiple=2, workers=2)
+    np.testing.assert_array_equal(np.stack(rows), expected)
     # Batches are cut to their longest source (rounded up): the shortest batch is narrower.
     widths = []
     decode_by_length(lambda s: widths.append(s.shape[1]) or np.asarray(decoder.greedy(s)), source, 16, 2)
