@@ -215,6 +215,11 @@ class HubCachedStepper(TransformerStepper):
         copy_weights_to_keras_hub(ours, hub)
         self.hub = hub
 
+    def encode(self, source):
+        # keras-hub's caches stack keys and values: (B, 2, S, heads, key_dim).
+        state = super().encode(source)
+        return tuple(ops.stack(pair, axis=1) for pair in state[:2]) + tuple(state[2:])
+
     def step(self, state, token, index):
         # The same embedding and output-logits path as ours: only the decoder layer differs.
         self_cache, cross_cache, source_mask = state[:3]

@@ -154,7 +154,7 @@ class TransformerStepper(_Stepper):
     def reorder(self, state, parent):
         # Only the self-attention cache differs between the beams of one
         # sentence; its cross-attention cache and mask are the same for all.
-        return (tuple(ops.take(x, parent, axis=0) for x in state[0]),) + tuple(state[1:])
+        return (keras.tree.map_structure(lambda x: ops.take(x, parent, axis=0), state[0]),) + tuple(state[1:])
 
 
 class GRUStepper(_Stepper):
