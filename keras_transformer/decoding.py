@@ -346,7 +346,16 @@ class Decoder:
         self._greedy_few = (
             _compile(self._greedy_loop, jit_compile=True) if auto and backend == "tensorflow" else None
         )
-        self._beam = _compile(self._beam_loop, static_argnums=(1, 2), jit_compile=True if auto else jit_compile)
+        # Beam search: like greedy on TensorFlow's "auto", XLA for a few rows
+        # and the loop that drops finished sentences for more.
+        self._beam = _compile(
+            self._beam_loop, static_argnums=(1, 2), jit_compile=(not self.skip_finished) if auto else jit_compile
+        )
+        self._beam_few = (
+            _compile(self._beam_loop, static_argnums=(1, 2), jit_compile=True)
+            if auto and backend == "tensorflow" and self.skip_finished
+            else None
+        )
 
     # -- greedy -------------------------------------------------------------
     def greedy(self, source):
@@ -427,7 +436,10 @@ class Decoder:
         """
         if beam_size < 1:
             raise ValueError(f"beam_size must be at least 1; got {beam_size}.")
-        return self._beam(ops.convert_to_tensor(source, "int32"), int(beam_size), float(length_penalty))
+        source = ops.convert_to_tensor(source, "int32")
+        if self._beam_few is not None and source.shape[0] * beam_size < SKIP_FINISHED_MIN_ROWS:
+            return self._beam_few(source, int(beam_size), float(length_penalty))
+        return self._beam(source, int(beam_size), float(length_penalty))
 
     def _beam_loop(self, source, beam_size, length_penalty):
         self.trace_count += 1
@@ -448,49 +460,90 @@ class Decoder:
         else:  # a stepper whose whole state is per row
             state = _gather_beams(state, ops.repeat(ops.arange(batch, dtype="int32"), beam_size))
         tokens = ops.zeros((flat, self.max_length + 1), "int32")
-        tokens = ops.slice_update(tokens, [0, 0], ops.full((flat, 1), self.start_id, "int32"))
-        tokens = ops.slice_update(tokens, [0, 1], first_token)
+        tokens = _write_column(tokens, 0, ops.full((flat,), self.start_id, "int32"))
+        tokens = _write_column(tokens, 1, first_token[:, 0])
         done = _ends(first_token[:, 0], self.end_id)
         lengths = ops.ones((flat,), "int32")
-        row_offsets = ops.repeat(ops.arange(batch, dtype="int32") * beam_size, beam_size)
-        reorder = getattr(self.stepper, "reorder", _gather_beams)
+        index = ops.convert_to_tensor(1, "int32")
+        rows = source.shape[0]
+        if self.skip_finished and (rows is None or rows * beam_size >= SKIP_FINISHED_MIN_ROWS):
+            tokens, scores, lengths = self._beam_dropping_finished(
+                index, tokens, scores, done, lengths, state, beam_size
+            )
+        else:
 
-        def cond(index, tokens, scores, done, lengths, state):
-            return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
+            def cond(index, tokens, scores, done, lengths, state):
+                return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
 
-        def body(index, tokens, scores, done, lengths, state):
-            current = ops.squeeze(ops.slice(tokens, [0, index], [flat, 1]), 1)
-            logits, state = self.stepper.step(state, current, index)
-            # The best `beam_size` continuations of all beams of a sentence are
-            # among each beam's own best `beam_size`.
-            log_probs, top_tokens = _top_log_probs(logits, beam_size)
-            # A finished beam continues with padding at no cost, once.
-            first = ops.arange(beam_size) == 0
-            log_probs = ops.where(ops.expand_dims(done, 1), ops.where(first, 0.0, NEG_INF)[None, :], log_probs)
-            top_tokens = ops.where(ops.expand_dims(done, 1), 0, ops.cast(top_tokens, "int32"))
-            candidates = ops.reshape(ops.expand_dims(scores, 1) + log_probs, (batch, beam_size * beam_size))
-            top_scores, top_index = ops.top_k(candidates, k=beam_size)
-            top_index = ops.reshape(ops.cast(top_index, "int32"), (flat,))
-            parent = top_index // beam_size + row_offsets
-            next_token = ops.take(ops.reshape(top_tokens, (flat * beam_size,)),
-                                  parent * beam_size + top_index % beam_size, axis=0)
-            tokens = ops.take(tokens, parent, axis=0)
-            tokens = ops.slice_update(tokens, [0, index + 1], ops.expand_dims(next_token, 1))
-            state = reorder(state, parent)
-            was_done = ops.take(done, parent, axis=0)
-            lengths = ops.take(lengths, parent, axis=0) + ops.cast(ops.logical_not(was_done), "int32")
-            done = ops.logical_or(was_done, _ends(next_token, self.end_id))
-            return index + 1, tokens, ops.reshape(top_scores, (flat,)), done, lengths, state
+            def body(index, tokens, scores, done, lengths, state):
+                return (index + 1,) + self._beam_step(index, tokens, scores, done, lengths, state, batch, beam_size)
 
-        _, tokens, scores, done, lengths, _ = ops.while_loop(
-            cond,
-            body,
-            (ops.convert_to_tensor(1, "int32"), tokens, scores, done, lengths, state),
-        )
+            _, tokens, scores, done, lengths, _ = ops.while_loop(
+                cond, body, (index, tokens, scores, done, lengths, state)
+            )
         penalty = ops.power((5.0 + ops.cast(lengths, "float32")) / 6.0, length_penalty)
         normalized = ops.reshape(scores / penalty, (batch, beam_size))
         best = ops.cast(ops.argmax(normalized, axis=1), "int32") + ops.arange(batch, dtype="int32") * beam_size
         return ops.take(tokens, best, axis=0)[:, 1:]
+
+    def _beam_step(self, index, tokens, scores, done, lengths, state, sentences, beam_size):
+        """One step of `sentences` sentences' beams (`beam_size` rows each, in a row)."""
+        flat = sentences * beam_size
+        logits, state = self.stepper.step(state, ops.take(tokens, index, axis=1), index)
+        # The best `beam_size` continuations of all beams of a sentence are
+        # among each beam's own best `beam_size`.
+        log_probs, top_tokens = _top_log_probs(logits, beam_size)
+        # A finished beam continues with padding at no cost, once.
+        first = ops.arange(beam_size) == 0
+        log_probs = ops.where(ops.expand_dims(done, 1), ops.where(first, 0.0, NEG_INF)[None, :], log_probs)
+        top_tokens = ops.where(ops.expand_dims(done, 1), 0, ops.cast(top_tokens, "int32"))
+        candidates = ops.reshape(ops.expand_dims(scores, 1) + log_probs, (sentences, beam_size * beam_size))
+        top_scores, top_index = ops.top_k(candidates, k=beam_size)
+        top_index = ops.reshape(ops.cast(top_index, "int32"), (flat,))
+        row_offsets = ops.repeat(ops.arange(sentences, dtype="int32") * beam_size, beam_size)
+        parent = top_index // beam_size + row_offsets
+        next_token = ops.take(ops.reshape(top_tokens, (flat * beam_size,)),
+                              parent * beam_size + top_index % beam_size, axis=0)
+        tokens = _write_column(ops.take(tokens, parent, axis=0), index + 1, next_token)
+        state = getattr(self.stepper, "reorder", _gather_beams)(state, parent)
+        was_done = ops.take(done, parent, axis=0)
+        lengths = ops.take(lengths, parent, axis=0) + ops.cast(ops.logical_not(was_done), "int32")
+        done = ops.logical_or(was_done, _ends(next_token, self.end_id))
+        return tokens, ops.reshape(top_scores, (flat,)), done, lengths, state
+
+    def _beam_dropping_finished(self, index, tokens, scores, done, lengths, state, beam_size):
+        """The beam loop whose state holds only the sentences with a beam still going.
+
+        As in greedy decoding: when every beam of a sentence has ended, the
+        sentence's rows leave the state; its tokens, scores and lengths are
+        kept in `final`, written at every step for the rows still there.
+        Returns `(tokens, scores, lengths)` of every row.
+        """
+        select = getattr(self.stepper, "select", _gather_beams)
+        beams = ops.arange(beam_size, dtype="int32")
+
+        def cond(index, local, live, state, final):
+            return ops.logical_and(index < self.max_length, ops.greater(ops.shape(live)[0], 0))
+
+        def body(index, local, live, state, final):
+            sentences = ops.shape(live)[0] // beam_size
+            *local, state = self._beam_step(index, *local, state, sentences, beam_size)
+            rows = ops.expand_dims(live, 1)
+            final = tuple(ops.scatter_update(x, rows, y) for x, y in zip(final, (local[0], local[1], local[3])))
+            ended = ops.all(ops.reshape(local[2], (sentences, beam_size)), axis=1)
+
+            def drop():
+                kept = ops.cast(ops.nonzero(ops.logical_not(ended))[0], "int32")
+                keep = ops.reshape(ops.expand_dims(kept * beam_size, 1) + beams, (-1,))
+                return tuple(ops.take(x, keep, axis=0) for x in local), ops.take(live, keep, axis=0), select(state, keep)
+
+            local, live, state = ops.cond(ops.any(ended), drop, lambda: (tuple(local), live, state))
+            return index + 1, local, live, state, final
+
+        live = ops.arange(ops.shape(tokens)[0], dtype="int32")
+        local = (tokens, scores, done, lengths)
+        _, _, _, _, final = _while_varying_rows(cond, body, (index, local, live, state, (tokens, scores, lengths)))
+        return final
 
 
 def full_recompute_greedy(model, source, start_id, end_id, max_length=20):

@@ -83,7 +83,7 @@ def test_finished_rows_leave_the_decoder_and_the_output_layer(trained_transforme
 
 def test_beam_search_encodes_each_sentence_once(trained_transformer):
     source, _ = copy_task(6)
-    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN, skip_finished=False)
     encoded, steps = [], []
     encode, step = decoder.stepper.encode, decoder.stepper.step
     decoder.stepper.encode = lambda s: encoded.append(int(s.shape[0])) or encode(s)
@@ -94,6 +94,34 @@ def test_beam_search_encodes_each_sentence_once(trained_transformer):
         decoder.stepper.encode, decoder.stepper.step = encode, step
     # The encoder and the first step see each sentence once; later steps every beam.
     assert encoded == [6] and steps[0] == 6 and set(steps[1:]) == {24}
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts rows in TensorFlow's eager mode")
+def test_beam_search_drops_finished_sentences_and_finds_the_same_beams(trained_transformer):
+    import tensorflow as tf
+
+    source, _ = copy_task(12)
+    expected = np.asarray(
+        Decoder(trained_transformer, START, END, MAX_LEN, skip_finished=False).beam(source, beam_size=4)
+    )
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
+    assert decoder.skip_finished
+    steps, step = [], decoder.stepper.step
+    decoder.stepper.step = lambda state, token, index: steps.append(int(token.shape[0])) or step(state, token, index)
+    tf.config.run_functions_eagerly(True)
+    try:
+        tokens = np.asarray(decoder.beam(source, beam_size=4))
+    finally:
+        tf.config.run_functions_eagerly(False)
+        decoder.stepper.step = step
+    np.testing.assert_array_equal(tokens, expected)
+    # After the first step (one row per sentence), whole sentences leave:
+    # rows come in fours and never grow back, and some leave before the end.
+    later = steps[1:]
+    assert steps[0] == 12 and later[0] == 48 and later[-1] < 48
+    assert all(r % 4 == 0 for r in later) and later == sorted(later, reverse=True)
+    # Compiled (not eagerly), the same beams again.
+    np.testing.assert_array_equal(np.asarray(decoder.beam(source, beam_size=4)), expected)
 
 
 def test_batches_by_length_give_each_sentence_its_own_translation_in_order(trained_transformer):
