@@ -16,13 +16,14 @@ A model is decoded through a *stepper*: `encode(source) -> state` and
 `step(state, token, index) -> (scores, state)`, where `scores` are logits or
 log-probabilities over the target vocabulary (anything whose log-softmax is
 the log-probabilities; greedy takes their argmax, beam search their
-log-softmax). An optional `reorder(state, parent)` picks the state rows of
-the surviving beams (by default every state tensor is gathered). A stepper
-may also split `step` into `features(state, token, index) -> (features,
-state)` and `scores(features, state)`: greedy decoding then runs the output
-layer (the largest matrix product of a step: 256 x 15,000 for the chapter's
-Transformer) only on the rows that have not finished, where the backend
-allows shapes that change from step to step (TensorFlow without XLA, PyTorch).
+log-softmax). A state is a tuple of tensors (or nested tuples of them).
+An optional `reorder(state, parent)` picks the state rows of the surviving
+beams, and `select(state, rows)` keeps the rows of the sentences still
+generating (by default every state tensor is gathered for both).
+Where the backend allows shapes that change from step to step (TensorFlow
+without XLA, PyTorch), finished sentences leave the state: later steps run
+the decoder and the output layer (256 x 15,000 for the chapter's
+Transformer, the largest matrix product of a step) on the live rows only.
 `TransformerStepper` and `GRUStepper` cover the chapter's three models; greedy
 and beam search are written once on top of them.
 
@@ -309,17 +310,18 @@ class Decoder:
             the model's layer names.
         jit_compile: on TensorFlow, also compile the loop with XLA. `"auto"`
             (default) does where it was measured to help on this project's
-            CPU (docs/benchmarks.md): greedy batches of fewer than
-            `SKIP_FINISHED_MIN_ROWS` sentences (one sentence: about half
-            the time) and beam search; larger greedy batches run without
-            XLA and skip finished rows. True or False forces one way.
-        skip_finished: in greedy decoding, compute output scores only for
-            the rows still generating. `"auto"` (default): where the backend
-            runs loops with changing shapes (TensorFlow without XLA,
-            PyTorch); JAX and XLA compile static shapes only, so there
-            every row is scored at every step, finished or not. Batches of
-            fewer than `SKIP_FINISHED_MIN_ROWS` sentences always score
-            every row (gathering rows costs more than it saves there).
+            CPU (docs/benchmarks.md): loops over fewer than
+            `SKIP_FINISHED_MIN_ROWS` rows (sentences, or sentences x beams);
+            larger ones run without XLA and drop finished sentences. True or
+            False forces one way.
+        skip_finished: drop finished sentences from the loop's state (greedy:
+            a sentence that produced `[end]`; beam search: a sentence whose
+            every beam did), so later steps run on the live rows only.
+            `"auto"` (default): where the backend runs loops with changing
+            shapes (TensorFlow without XLA, PyTorch); JAX and XLA compile
+            static shapes only, so there every row runs every step. Loops
+            over fewer than `SKIP_FINISHED_MIN_ROWS` rows always keep every
+            row (gathering rows costs more than it saves there).
 
     `greedy` and `beam` take `(B, S)` source token ids and return `(B,
     max_length)` generated ids (after `[start]`; 0 after `[end]` or after a
