@@ -33,6 +33,8 @@ compute dtype): greedy needs only their argmax, which the softmax does not
 change, and beam search takes a float32 log-softmax of them.
 """
 
+import functools
+
 import keras
 from keras import ops
 
@@ -343,19 +345,22 @@ class Decoder:
             skip_finished = (backend == "tensorflow" and (auto or not jit_compile)) or backend == "torch"
         self.skip_finished = bool(skip_finished)
         self.trace_count = 0
-        self._greedy = _compile(self._greedy_loop, jit_compile=False if auto else jit_compile)
-        # Few sentences at a time: XLA's fused loop (TensorFlow's "auto" only).
+        # Each loop is compiled with or without XLA; without, it may drop
+        # finished sentences (changing shapes), which XLA cannot compile.
+        xla_greedy = False if auto else bool(jit_compile)
+        self._greedy = _compile(functools.partial(self._greedy_loop, dropping=not xla_greedy), jit_compile=xla_greedy)
+        # TensorFlow's "auto": XLA's fused loop for a few rows, for both searches.
+        few = auto and backend == "tensorflow"
         self._greedy_few = (
-            _compile(self._greedy_loop, jit_compile=True) if auto and backend == "tensorflow" else None
+            _compile(functools.partial(self._greedy_loop, dropping=False), jit_compile=True) if few else None
         )
-        # Beam search: like greedy on TensorFlow's "auto", XLA for a few rows
-        # and the loop that drops finished sentences for more.
+        xla_beam = (not self.skip_finished) if auto else bool(jit_compile)
         self._beam = _compile(
-            self._beam_loop, static_argnums=(1, 2), jit_compile=(not self.skip_finished) if auto else jit_compile
+            functools.partial(self._beam_loop, dropping=not xla_beam), static_argnums=(1, 2), jit_compile=xla_beam
         )
         self._beam_few = (
-            _compile(self._beam_loop, static_argnums=(1, 2), jit_compile=True)
-            if auto and backend == "tensorflow" and self.skip_finished
+            _compile(functools.partial(self._beam_loop, dropping=False), static_argnums=(1, 2), jit_compile=True)
+            if few and self.skip_finished
             else None
         )
 
@@ -367,7 +372,7 @@ class Decoder:
             return self._greedy_few(source)
         return self._greedy(source)
 
-    def _greedy_loop(self, source):
+    def _greedy_loop(self, source, dropping=True):
         self.trace_count += 1  # runs only while tracing
         batch = ops.shape(source)[0]
         state = self.stepper.encode(source)
@@ -377,7 +382,7 @@ class Decoder:
         index = ops.convert_to_tensor(0, "int32")
         # Dropping finished rows pays off in batches, not for a few sentences.
         rows = source.shape[0]
-        if self.skip_finished and (rows is None or rows >= SKIP_FINISHED_MIN_ROWS):
+        if dropping and self.skip_finished and (rows is None or rows >= SKIP_FINISHED_MIN_ROWS):
             return self._greedy_dropping_finished(batch, index, tokens, done, state)
 
         def cond(index, tokens, done, state):
@@ -443,7 +448,7 @@ class Decoder:
             return self._beam_few(source, int(beam_size), float(length_penalty))
         return self._beam(source, int(beam_size), float(length_penalty))
 
-    def _beam_loop(self, source, beam_size, length_penalty):
+    def _beam_loop(self, source, beam_size, length_penalty, dropping=True):
         self.trace_count += 1
         batch = ops.shape(source)[0]
         flat = batch * beam_size
@@ -468,7 +473,7 @@ class Decoder:
         lengths = ops.ones((flat,), "int32")
         index = ops.convert_to_tensor(1, "int32")
         rows = source.shape[0]
-        if self.skip_finished and (rows is None or rows * beam_size >= SKIP_FINISHED_MIN_ROWS):
+        if dropping and self.skip_finished and (rows is None or rows * beam_size >= SKIP_FINISHED_MIN_ROWS):
             tokens, scores, lengths = self._beam_dropping_finished(
                 index, tokens, scores, done, lengths, state, beam_size
             )

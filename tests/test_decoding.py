@@ -172,6 +172,20 @@ def test_compiled_once_per_shape_and_reused(trained_transformer):
     assert decoder.trace_count == 2
 
 
+def test_few_sentences_of_changing_shapes_still_decode_exactly(trained_transformer):
+    # Batches of a few sentences, each of another shape: on TensorFlow the
+    # third shape is traced once for any shape (relaxed), and XLA still runs
+    # the loop that keeps every row; every batch matches the book's loop.
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
+    source, _ = copy_task(12)
+    for rows, width in ((3, MAX_LEN), (5, 6), (7, 7), (2, 6)):
+        batch = source[:rows, :width]
+        expected = full_recompute_greedy(trained_transformer, batch, START, END, MAX_LEN)
+        np.testing.assert_array_equal(np.asarray(decoder.greedy(batch)), expected)
+        beam_of_one = decoder.beam(batch, beam_size=1)
+        np.testing.assert_array_equal(np.asarray(beam_of_one), expected)
+
+
 @pytest.mark.parametrize("attention", [False, True])
 def test_gru_models_decode_through_the_same_path(attention):
     keras.utils.set_random_seed(1)
