@@ -41,6 +41,10 @@ from keras import ops
 NEG_INF = -1e9
 # Batches smaller than this score every row (see Decoder's skip_finished).
 SKIP_FINISHED_MIN_ROWS = 16
+# Where shapes may change, a Transformer batch is encoded in groups of
+# sentences of similar length, up to this many, of at least ENCODE_GROUP_ROWS.
+ENCODE_GROUPS = 4
+ENCODE_GROUP_ROWS = 64
 
 
 def _layer(model, name):
@@ -125,16 +129,39 @@ class TransformerStepper(_Stepper):
         self.logits = _OutputLogits(self.output_projection)
         self.max_length = max_length
 
-    def encode(self, source):
-        """State: (self-attention cache, cross-attention cache, source mask, output weights...)."""
+    def encode(self, source, groups=1):
+        """State: (self-attention cache, cross-attention cache, source mask, output weights...).
+
+        `groups > 1` (backends whose shapes may change, TensorFlow without
+        XLA and PyTorch): the sentences, sorted by length, are encoded in
+        that many groups, each cut to its own longest source, so one long
+        sentence does not widen the whole batch's encoder.
+        """
         source_mask = ops.not_equal(source, 0)
-        encoded = self.encoder(self.source_embedding(source), padding_mask=source_mask)
+        if groups > 1:
+            encoded = self._encode_in_groups(source, source_mask, groups)
+        else:
+            encoded = self.encoder(self.source_embedding(source), padding_mask=source_mask)
         batch = ops.shape(source)[0]
         return (
             self.decoder.init_cache(batch, self.max_length, split=True),
             self.decoder.compute_cross_attention_cache(encoded, split=True),
             source_mask,
         ) + self.logits.constants()
+
+    def _encode_in_groups(self, source, source_mask, groups):
+        lengths = ops.sum(ops.cast(source_mask, "int32"), axis=1)
+        order = ops.cast(ops.argsort(lengths), "int32")
+        count, width = ops.shape(source)[0], ops.shape(source)[1]
+        pieces = []
+        for group in range(groups):
+            rows = order[group * count // groups : (group + 1) * count // groups]
+            cut = ops.max(ops.take(lengths, rows, axis=0), initial=1)
+            part = ops.take(source, rows, axis=0)[:, :cut]
+            encoded = self.encoder(self.source_embedding(part), padding_mask=ops.not_equal(part, 0))
+            # Padding positions past the cut: zeros, masked out of cross-attention.
+            pieces.append(ops.pad(encoded, [[0, 0], [0, width - cut], [0, 0]]))
+        return ops.take(ops.concatenate(pieces, axis=0), ops.argsort(order), axis=0)
 
     def scores(self, features, state):
         """`(B, D)` decoder outputs of a step -> `(B, vocab)` float32 scores."""
@@ -375,7 +402,6 @@ class Decoder:
     def _greedy_loop(self, source, dropping=True):
         self.trace_count += 1  # runs only while tracing
         batch = ops.shape(source)[0]
-        state = self.stepper.encode(source)
         tokens = ops.zeros((batch, self.max_length + 1), "int32")
         tokens = _write_column(tokens, 0, ops.full((batch,), self.start_id, "int32"))
         done = ops.zeros((batch,), "bool")
@@ -383,7 +409,9 @@ class Decoder:
         # Dropping finished rows pays off in batches, not for a few sentences.
         rows = source.shape[0]
         if dropping and self.skip_finished and (rows is None or rows >= SKIP_FINISHED_MIN_ROWS):
+            state = self._encode(source, dropping)
             return self._greedy_dropping_finished(batch, index, tokens, done, state)
+        state = self.stepper.encode(source)
 
         def cond(index, tokens, done, state):
             return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
@@ -399,6 +427,18 @@ class Decoder:
 
         _, tokens, _, _ = ops.while_loop(cond, body, (index, tokens, done, state))
         return tokens[:, 1:]
+
+    def _encode(self, source, dropping):
+        # Where shapes may change, the Transformer's encoder runs on groups of
+        # sentences of similar length, each cut to its own longest source: a
+        # batch's longest sentence no longer widens all of it
+        # (docs/benchmarks.md). A batch whose size is only known at run time
+        # gets ENCODE_GROUPS groups.
+        rows = source.shape[0]
+        groups = ENCODE_GROUPS if rows is None else min(ENCODE_GROUPS, rows // ENCODE_GROUP_ROWS)
+        if dropping and groups > 1 and isinstance(self.stepper, TransformerStepper):
+            return self.stepper.encode(source, groups=groups)
+        return self.stepper.encode(source)
 
     def _greedy_dropping_finished(self, batch, index, tokens, done, state):
         """Greedy decoding whose state holds only the sentences still generating.

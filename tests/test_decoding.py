@@ -186,6 +186,21 @@ def test_few_sentences_of_changing_shapes_still_decode_exactly(trained_transform
         np.testing.assert_array_equal(np.asarray(beam_of_one), expected)
 
 
+def test_encoding_in_groups_of_similar_length_changes_nothing(trained_transformer):
+    source, _ = copy_task(130)
+    source[7, :] = rng.integers(4, VOCAB, size=MAX_LEN)  # one full-width sentence
+    stepper = Decoder(trained_transformer, START, END, MAX_LEN).stepper
+    whole, grouped = stepper.encode(source), stepper.encode(source, groups=4)
+    real = (source != 0)[..., None, None]
+    for a, b in zip(whole[1], grouped[1]):  # cross-attention keys, values at real positions
+        a, b = keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
+        np.testing.assert_allclose(a * real, b * real, atol=1e-5)
+    # A batch of 130 is encoded in two groups where rows are dropped; same tokens.
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
+    expected = full_recompute_greedy(trained_transformer, source, START, END, MAX_LEN)
+    np.testing.assert_array_equal(np.asarray(decoder.greedy(source)), expected)
+
+
 @pytest.mark.parametrize("attention", [False, True])
 def test_gru_models_decode_through_the_same_path(attention):
     keras.utils.set_random_seed(1)
