@@ -8,7 +8,9 @@ Methods (all greedy unless noted; all on the same real test sentences):
                 key/value cache (as the KerasHub translation example uses it)
   hub-cached    keras_hub.layers.TransformerDecoder holding the same weights,
                 driven with its own self/cross-attention caches by this
-                package's compiled loop (the strongest peer)
+                package's compiled loop (the strongest peer; the loop drops
+                finished sentences and groups the encoder's sentences for it
+                as for ours: only the decoder layer differs)
   ours          keras_transformer.decoding.Decoder: cached, compiled, batched,
                 early exit; at each of --batch-sizes and one sentence at a time
   ours by length  the same over all the sentences in batches grouped by source
@@ -52,6 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
 
 from bench_encoder import matmul_gflops  # noqa: E402  (same folder)
 from keras_transformer.decoding import (  # noqa: E402
+    ENCODE_GROUP_ROWS,
+    ENCODE_GROUPS,
     SKIP_FINISHED_MIN_ROWS,
     Decoder,
     TransformerStepper,
@@ -93,9 +97,12 @@ def decode_flops(model, source, outputs, batch, beams=1, by_length=False, skip_f
 
     Per batch the loop runs until its longest output ends, for every row (and
     beam). For beam search the best beam's length stands in for the loop's,
-    so its count is a lower bound. `skip_finished`: the decoder layer and the
+    so its count is a lower bound (when sentences leave the beam loop, the
+    count is unknown: see `main`). `skip_finished`: the decoder layer and the
     output layer ran only on the rows still generating (`Decoder.skip_finished`:
-    finished rows leave the state). `by_length`: the batches
+    finished rows leave the state), and batches of at least 2 x
+    ENCODE_GROUP_ROWS sentences were encoded in groups of similar length, each
+    cut to its longest source (`Decoder`'s grouped encoding). `by_length`: the batches
     `decode_by_length` forms (sorted by source length, cut to their longest
     source rounded up to 4).
     """
@@ -122,7 +129,14 @@ def decode_flops(model, source, outputs, batch, beams=1, by_length=False, skip_f
         row_steps = [int(np.flatnonzero(r == 0)[0]) if (r == 0).any() else len(r) for r in out]
         steps = max(row_steps)
         row_steps_run = sum(row_steps) if skip_finished else rows.shape[0] * steps
-        total += beams * (rows.shape[0] * rows.shape[1] * per_source_token + row_steps_run * (per_step + projection))
+        source_tokens = rows.shape[0] * rows.shape[1]
+        groups = min(ENCODE_GROUPS, rows.shape[0] // ENCODE_GROUP_ROWS)
+        if skip_finished and groups > 1:
+            lengths = np.sort(np.sum(rows != 0, axis=1))
+            count = len(lengths)
+            source_tokens = sum((b - a) * max(int(lengths[a:b].max()), 1) for a, b in
+                                ((g * count // groups, (g + 1) * count // groups) for g in range(groups)))
+        total += beams * (source_tokens * per_source_token + row_steps_run * (per_step + projection))
     return total
 
 
@@ -215,9 +229,9 @@ class HubCachedStepper(TransformerStepper):
         copy_weights_to_keras_hub(ours, hub)
         self.hub = hub
 
-    def encode(self, source):
+    def encode(self, source, groups=1):
         # keras-hub's caches stack keys and values: (B, 2, S, heads, key_dim).
-        state = super().encode(source)
+        state = super().encode(source, groups)
         return tuple(ops.stack(pair, axis=1) for pair in state[:2]) + tuple(state[2:])
 
     def step(self, state, token, index):
@@ -360,9 +374,12 @@ def main(argv=None):
         by_length = " by length, " in name
         shown_batch = int(name.rsplit(" ", 1)[1]) if by_length else batch
         skips = beams == 1 and ours.skip_finished and "XLA" not in name and "every row" not in name \
-            and not name.startswith(("book", "hub")) and shown_batch >= SKIP_FINISHED_MIN_ROWS
+            and not name.startswith(("book", "hub-sampler")) and shown_batch >= SKIP_FINISHED_MIN_ROWS
         flops = decode_flops(used, sentences, outputs, shown_batch, beams, by_length=by_length, skip_finished=skips)
-        rows.append((name, shown_batch, len(sentences), seconds, mib, flops / seconds / 1e9))
+        # Beam search without XLA drops sentences whose beams all ended, at a
+        # step the best beam's length does not tell: no FLOP count for it.
+        beam_drops = beams > 1 and ours.skip_finished and "XLA" not in name
+        rows.append((name, shown_batch, len(sentences), seconds, mib, None if beam_drops else flops / seconds / 1e9))
     peak_after = matmul_gflops()
 
     reference = results.get("book")
@@ -390,10 +407,8 @@ def main(argv=None):
             n = min(len(reference), len(results[name]))
             same = f"{np.mean(np.all(results[name][:n] == reference[:n], axis=1)):.0%}"
         speedup = f"{book_ms / ms:.0f}x" if book_ms else "-"
-        lines.append(
-            f"| {name} | {batch} | {count} | {ms:.2f} | {1e3 / ms:.0f} | {speedup} | {gflops:.1f} "
-            f"| {gflops / max(peak, peak_after):.1%} | {mib:.0f} | {same} |"
-        )
+        rate = "- | -" if gflops is None else f"{gflops:.1f} | {gflops / max(peak, peak_after):.1%}"
+        lines.append(f"| {name} | {batch} | {count} | {ms:.2f} | {1e3 / ms:.0f} | {speedup} | {rate} | {mib:.0f} | {same} |")
     peak_device = device_peak_mib()
     if peak_device:
         lines.append(f"\nDevice memory peak over the whole run: {peak_device:.0f} MiB.")
