@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_decode import load_model  # noqa: E402  (same folder)
+from keras_transformer import decoding  # noqa: E402
 from keras_transformer.decoding import Decoder  # noqa: E402
 
 
@@ -48,8 +49,12 @@ def main(argv=None):
     parser.add_argument("--sentences", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=2, help="profiled decodes (times are per decode)")
     parser.add_argument("--top", type=int, default=25, help="costliest operations listed")
+    parser.add_argument("--encode-groups", type=int, default=None,
+                        help="override decoding.ENCODE_GROUPS (1: encode the batch whole)")
     args = parser.parse_args(argv)
     args.translator = None
+    if args.encode_groups is not None:
+        decoding.ENCODE_GROUPS = args.encode_groups
 
     import tensorflow as tf
 
