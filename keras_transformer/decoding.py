@@ -272,8 +272,7 @@ def _argmax(scores):
 
     The backend's own argmax: `keras.ops.argmax` first rewrites every -0.0
     in the input (three more passes over a `(B, 15,000)` tensor at every
-    step, about a tenth of a batched step on this project's CPU), which
-    cannot change which logit is largest here.
+    step), which cannot change which logit is largest here.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -399,48 +398,51 @@ class Decoder:
             return self._greedy_few(source)
         return self._greedy(source)
 
+    def _drops(self, source, dropping, beam_size=1):
+        """Whether this loop drops finished sentences: it may (not XLA), the
+        decoder does (`skip_finished`), and it has enough rows for it to pay."""
+        rows = source.shape[0]
+        return dropping and self.skip_finished and (rows is None or rows * beam_size >= SKIP_FINISHED_MIN_ROWS)
+
+    def _encode(self, source, drops):
+        # Where finished sentences are dropped (shapes may change), the
+        # Transformer's encoder runs on groups of sentences of similar length,
+        # each cut to its own longest source: a batch's longest sentence no
+        # longer widens all of it (docs/benchmarks.md). A batch whose size is
+        # only known at run time gets ENCODE_GROUPS groups.
+        rows = source.shape[0]
+        groups = ENCODE_GROUPS if rows is None else min(ENCODE_GROUPS, rows // ENCODE_GROUP_ROWS)
+        if drops and groups > 1 and isinstance(self.stepper, TransformerStepper):
+            return self.stepper.encode(source, groups=groups)
+        return self.stepper.encode(source)
+
     def _greedy_loop(self, source, dropping=True):
         self.trace_count += 1  # runs only while tracing
         batch = ops.shape(source)[0]
         tokens = ops.zeros((batch, self.max_length + 1), "int32")
         tokens = _write_column(tokens, 0, ops.full((batch,), self.start_id, "int32"))
-        done = ops.zeros((batch,), "bool")
         index = ops.convert_to_tensor(0, "int32")
-        # Dropping finished rows pays off in batches, not for a few sentences.
-        rows = source.shape[0]
-        if dropping and self.skip_finished and (rows is None or rows >= SKIP_FINISHED_MIN_ROWS):
-            state = self._encode(source, dropping)
-            return self._greedy_dropping_finished(batch, index, tokens, done, state)
-        state = self.stepper.encode(source)
+        drops = self._drops(source, dropping)
+        state = self._encode(source, drops)
+        if drops:
+            return self._greedy_dropping_finished(batch, index, tokens, state)
 
         def cond(index, tokens, done, state):
             return ops.logical_and(index < self.max_length, ops.logical_not(ops.all(done)))
 
         def body(index, tokens, done, state):
-            current = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
-            scores, state = self.stepper.step(state, current, index)
+            scores, state = self.stepper.step(state, ops.take(tokens, index, axis=1), index)
             # Finished rows emit padding and no longer matter.
             next_token = ops.where(done, 0, _argmax(scores))
             tokens = _write_column(tokens, index + 1, next_token)
             done = ops.logical_or(done, _ends(next_token, self.end_id))
             return index + 1, tokens, done, state
 
+        done = ops.zeros((batch,), "bool")
         _, tokens, _, _ = ops.while_loop(cond, body, (index, tokens, done, state))
         return tokens[:, 1:]
 
-    def _encode(self, source, dropping):
-        # Where shapes may change, the Transformer's encoder runs on groups of
-        # sentences of similar length, each cut to its own longest source: a
-        # batch's longest sentence no longer widens all of it
-        # (docs/benchmarks.md). A batch whose size is only known at run time
-        # gets ENCODE_GROUPS groups.
-        rows = source.shape[0]
-        groups = ENCODE_GROUPS if rows is None else min(ENCODE_GROUPS, rows // ENCODE_GROUP_ROWS)
-        if dropping and groups > 1 and isinstance(self.stepper, TransformerStepper):
-            return self.stepper.encode(source, groups=groups)
-        return self.stepper.encode(source)
-
-    def _greedy_dropping_finished(self, batch, index, tokens, done, state):
+    def _greedy_dropping_finished(self, batch, index, tokens, state):
         """Greedy decoding whose state holds only the sentences still generating.
 
         `live` lists the batch rows of the state's rows. After a step in which
@@ -451,27 +453,26 @@ class Decoder:
         """
         select = getattr(self.stepper, "select", _gather_beams)
 
-        def cond(index, tokens, done, live, state):
+        def cond(index, tokens, live, state):
             return ops.logical_and(index < self.max_length, ops.greater(ops.shape(live)[0], 0))
 
-        def body(index, tokens, done, live, state):
-            column = ops.squeeze(ops.slice(tokens, [0, index], [batch, 1]), 1)
-            scores, state = self.stepper.step(state, ops.take(column, live, axis=0), index)
+        def body(index, tokens, live, state):
+            current = ops.take(ops.take(tokens, index, axis=1), live, axis=0)
+            scores, state = self.stepper.step(state, current, index)
             best = _argmax(scores)
-            next_token = ops.scatter(ops.expand_dims(live, 1), best, (batch,))
-            tokens = _write_column(tokens, index + 1, next_token)
+            # Rows that left the state get 0 (padding) after their `[end]`.
+            tokens = _write_column(tokens, index + 1, ops.scatter(ops.expand_dims(live, 1), best, (batch,)))
             ended = _ends(best, self.end_id)
-            done = ops.logical_or(done, _ends(next_token, self.end_id))
 
             def drop():
                 keep = ops.cast(ops.nonzero(ops.logical_not(ended))[0], "int32")
                 return ops.take(live, keep, axis=0), select(state, keep)
 
             live, state = ops.cond(ops.any(ended), drop, lambda: (live, state))
-            return index + 1, tokens, done, live, state
+            return index + 1, tokens, live, state
 
         live = ops.arange(batch, dtype="int32")
-        _, tokens, _, _, _ = _while_varying_rows(cond, body, (index, tokens, done, live, state))
+        _, tokens, _, _ = _while_varying_rows(cond, body, (index, tokens, live, state))
         return tokens[:, 1:]
 
     # -- beam search --------------------------------------------------------
@@ -495,7 +496,8 @@ class Decoder:
         # The encoder and the first step run once per sentence: every beam
         # starts from `[start]` on the same encoding, and the first step's
         # best `beam_size` tokens become the beams.
-        state = self.stepper.encode(source)
+        drops = self._drops(source, dropping, beam_size)
+        state = self._encode(source, drops)
         logits, state = self.stepper.step(
             state, ops.full((batch,), self.start_id, "int32"), ops.convert_to_tensor(0, "int32")
         )
@@ -512,8 +514,7 @@ class Decoder:
         done = _ends(first_token[:, 0], self.end_id)
         lengths = ops.ones((flat,), "int32")
         index = ops.convert_to_tensor(1, "int32")
-        rows = source.shape[0]
-        if dropping and self.skip_finished and (rows is None or rows * beam_size >= SKIP_FINISHED_MIN_ROWS):
+        if drops:
             tokens, scores, lengths = self._beam_dropping_finished(
                 index, tokens, scores, done, lengths, state, beam_size
             )

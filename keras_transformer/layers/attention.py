@@ -216,20 +216,16 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         if cache is None:
             projected_key = self._key_dense(key)
             projected_value = self._value_dense(value)
-        elif cache_update_index is None:
-            projected_key, projected_value = _halves(cache)
-        elif isinstance(cache, (tuple, list)):
-            # In-place writes of the new keys and values into the cache.
-            start = [0, cache_update_index, 0, 0]
-            cache = (
-                ops.slice_update(cache[0], start, self._key_dense(key)),
-                ops.slice_update(cache[1], start, self._value_dense(value)),
-            )
-            projected_key, projected_value = cache
         else:
-            update = ops.stack([self._key_dense(key), self._value_dense(value)], axis=1)
-            cache = ops.slice_update(cache, [0, 0, cache_update_index, 0, 0], update)
             projected_key, projected_value = _halves(cache)
+            if cache_update_index is not None:
+                # In-place writes of the new keys and values into the cache,
+                # handed back in the form it came in.
+                start = [0, cache_update_index, 0, 0]
+                projected_key = ops.slice_update(projected_key, start, self._key_dense(key))
+                projected_value = ops.slice_update(projected_value, start, self._value_dense(value))
+                pair = (projected_key, projected_value)
+                cache = pair if isinstance(cache, (tuple, list)) else ops.stack(pair, axis=1)
 
         causal = None
         if use_causal_mask:
