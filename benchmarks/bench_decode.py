@@ -176,7 +176,7 @@ def device_peak_mib():
 # -- the book's algorithm -----------------------------------------------------
 def book_greedy(model, source, start_id, end_id, max_length):
     """One sentence at a time; full model on the padded prefix each step."""
-    forward = _compile(lambda s, t: model({"english": s, "spanish": t}, training=False))
+    forward = _compile(lambda s, t: model({"english": s, "spanish": t}, training=False), variables=model.variables)
     outputs = np.zeros((len(source), max_length), "int32")
     for row, sentence in enumerate(source):
         target = np.zeros((1, max_length), "int32")
@@ -211,7 +211,7 @@ def hub_sampler_greedy(model, start_id, end_id, max_length):
 
         return sampler(next=next_fn, prompt=prompt, index=1, stop_token_ids=[end_id])[:, 1:]
 
-    return _compile(generate)
+    return _compile(generate, variables=model.variables)
 
 
 class HubCachedStepper(TransformerStepper):
@@ -228,6 +228,7 @@ class HubCachedStepper(TransformerStepper):
         hub.build((None, None, ours.embed_dim), (None, None, ours.embed_dim))
         copy_weights_to_keras_hub(ours, hub)
         self.hub = hub
+        self.variables = hub.variables  # read by Decoder's compiled loops besides the model's
 
     def encode(self, source, groups=1):
         # keras-hub's caches stack keys and values: (B, 2, S, heads, key_dim).

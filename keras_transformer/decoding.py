@@ -19,7 +19,8 @@ the log-probabilities; greedy takes their argmax, beam search their
 log-softmax). A state is a tuple of tensors (or nested tuples of them).
 An optional `reorder(state, parent)` picks the state rows of the surviving
 beams, and `select(state, rows)` keeps the rows of the sentences still
-generating (by default every state tensor is gathered for both).
+generating (by default every state tensor is gathered for both). A stepper
+whose layers are not the model's lists their weights in `variables`.
 Where the backend allows shapes that change from step to step (TensorFlow
 without XLA, PyTorch), finished sentences leave the state: later steps run
 the decoder and the output layer (256 x 15,000 for the chapter's
@@ -249,11 +250,15 @@ def stepper_for(model, max_length):
     )
 
 
-def _compile(function, static_argnums=(), jit_compile=False):
+def _compile(function, static_argnums=(), jit_compile=False, variables=()):
     """Compile once per input shape with the backend's own compiler.
 
     On TensorFlow the loop is a `tf.function`; `jit_compile=True` also hands
-    it to XLA (on JAX, XLA always compiles it).
+    it to XLA (on JAX, XLA always compiles it). On JAX, `variables` (the
+    model's) are passed to the compiled function at every call and read
+    through a `keras.StatelessScope`: a function that merely closed over
+    them would keep the values they had when it was first traced, and go on
+    decoding with those after the model is trained further or loaded anew.
     """
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -263,7 +268,14 @@ def _compile(function, static_argnums=(), jit_compile=False):
     if backend == "jax":
         import jax
 
-        return jax.jit(function, static_argnums=static_argnums)
+        variables = list(variables)
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return function(*args)
+
+        compiled = jax.jit(stateless, static_argnums=tuple(i + 1 for i in static_argnums))
+        return lambda *args: compiled([v.value for v in variables], *args)
     return function  # torch, numpy: eager
 
 
@@ -374,21 +386,30 @@ class Decoder:
         # Each loop is compiled with or without XLA; without, it may drop
         # finished sentences (changing shapes), which XLA cannot compile.
         xla_greedy = False if auto else bool(jit_compile)
-        self._greedy = _compile(functools.partial(self._greedy_loop, dropping=not xla_greedy), jit_compile=xla_greedy)
+        # On JAX the model's weights are arguments of the compiled loops (see _compile).
+        compile_loop = functools.partial(_compile, variables=self._variables())
+        self._greedy = compile_loop(functools.partial(self._greedy_loop, dropping=not xla_greedy), jit_compile=xla_greedy)
         # TensorFlow's "auto": XLA's fused loop for a few rows, for both searches.
         few = auto and backend == "tensorflow"
         self._greedy_few = (
-            _compile(functools.partial(self._greedy_loop, dropping=False), jit_compile=True) if few else None
+            compile_loop(functools.partial(self._greedy_loop, dropping=False), jit_compile=True) if few else None
         )
         xla_beam = (not self.skip_finished) if auto else bool(jit_compile)
-        self._beam = _compile(
+        self._beam = compile_loop(
             functools.partial(self._beam_loop, dropping=not xla_beam), static_argnums=(1, 2), jit_compile=xla_beam
         )
         self._beam_few = (
-            _compile(functools.partial(self._beam_loop, dropping=False), static_argnums=(1, 2), jit_compile=True)
+            compile_loop(functools.partial(self._beam_loop, dropping=False), static_argnums=(1, 2), jit_compile=True)
             if few and self.skip_finished
             else None
         )
+
+    def _variables(self):
+        """The weights the loops read: the model's, and a custom stepper's own (`variables`)."""
+        found = {id(v): v for v in self.model.variables}
+        for v in getattr(self.stepper, "variables", ()):
+            found.setdefault(id(v), v)
+        return list(found.values())
 
     # -- greedy -------------------------------------------------------------
     def greedy(self, source):

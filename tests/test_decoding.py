@@ -172,6 +172,25 @@ def test_compiled_once_per_shape_and_reused(trained_transformer):
     assert decoder.trace_count == 2
 
 
+def test_a_compiled_decoder_decodes_with_the_weights_the_model_has_now():
+    # Train further, or load other weights, after a first decode: the
+    # compiled loops must read the new weights (a JAX function that closed
+    # over them kept the traced values and went on translating with those).
+    keras.utils.set_random_seed(1)
+    model = build_transformer(VOCAB, VOCAB, MAX_LEN, embed_dim=16, dense_dim=32, num_heads=2, dropout=0.0)
+    source, _ = copy_task(20)
+    decoder = Decoder(model, START, END, MAX_LEN)
+    before = np.asarray(decoder.greedy(source))
+    before_beam = np.asarray(decoder.beam(source, beam_size=2))
+    model.set_weights([w * -1.5 + 0.05 for w in model.get_weights()])
+    expected = full_recompute_greedy(model, source, START, END, MAX_LEN)
+    assert not np.array_equal(before, expected)  # the new weights do translate differently
+    np.testing.assert_array_equal(np.asarray(decoder.greedy(source)), expected)
+    fresh = Decoder(model, START, END, MAX_LEN)
+    np.testing.assert_array_equal(np.asarray(decoder.beam(source, beam_size=2)), np.asarray(fresh.beam(source, beam_size=2)))
+    assert not np.array_equal(before_beam, np.asarray(fresh.beam(source, beam_size=2)))
+
+
 def test_few_sentences_of_changing_shapes_still_decode_exactly(trained_transformer):
     # Batches of a few sentences, each of another shape: on TensorFlow the
     # third shape is traced once for any shape (relaxed), and XLA still runs
