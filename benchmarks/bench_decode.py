@@ -230,6 +230,10 @@ class HubCachedStepper(TransformerStepper):
         self.hub = hub
         self.variables = hub.variables  # read by Decoder's compiled loops besides the model's
 
+    @property
+    def attention_layers(self):
+        return []  # keras-hub's layer projects its own way: no matrices carried for it
+
     def encode(self, source, groups=1):
         # keras-hub's caches stack keys and values: (B, 2, S, heads, key_dim).
         state = super().encode(source, groups)
@@ -247,7 +251,7 @@ class HubCachedStepper(TransformerStepper):
             self_attention_cache_update_index=index,
             cross_attention_cache=cross_cache,
         )
-        return self.logits(x[:, 0], state[3:]), (self_cache, cross_cache, source_mask) + tuple(state[3:])
+        return self.scores(x[:, 0], state), (self_cache, cross_cache, source_mask) + tuple(state[3:])
 
 
 # -- timing --------------------------------------------------------------------

@@ -39,6 +39,8 @@ import functools
 import keras
 from keras import ops
 
+from keras_transformer.layers.attention import head_projections, using_head_projections
+
 NEG_INF = -1e9
 # Batches smaller than this score every row (see Decoder's skip_finished).
 SKIP_FINISHED_MIN_ROWS = 16
@@ -105,8 +107,13 @@ class _Stepper:
         features, state = self.features(state, token, index)
         return self.scores(features, state), state
 
+    @property
+    def constant_count(self):
+        """How many entries at the end of a state are the same for every row."""
+        return self.logits.count
+
     def _map_rows(self, function, state):
-        rows = len(state) - self.logits.count
+        rows = len(state) - self.constant_count
         return keras.tree.map_structure(function, tuple(state[:rows])) + tuple(state[rows:])
 
     def repeat(self, state, times):
@@ -130,8 +137,23 @@ class TransformerStepper(_Stepper):
         self.logits = _OutputLogits(self.output_projection)
         self.max_length = max_length
 
+    @property
+    def attention_layers(self):
+        """The decoder's attention layers, whose head projections the state carries as matrices."""
+        layers = [self.decoder.self_attention]
+        if getattr(self.decoder, "has_cross_attention", False):
+            layers.append(self.decoder.cross_attention)
+        return layers
+
+    @property
+    def constant_count(self):
+        return self.logits.count + 1
+
     def encode(self, source, groups=1):
-        """State: (self-attention cache, cross-attention cache, source mask, output weights...).
+        """State: (self-attention cache, cross-attention cache, source mask, output weights..., projections).
+
+        The last entry holds the decoder's attention projections as 2-D
+        matrices (`head_projections`), made once per decoding call.
 
         `groups > 1` (backends whose shapes may change, TensorFlow without
         XLA and PyTorch): the sentences, sorted by length, are encoded in
@@ -148,7 +170,7 @@ class TransformerStepper(_Stepper):
             self.decoder.init_cache(batch, self.max_length, split=True),
             self.decoder.compute_cross_attention_cache(encoded, split=True),
             source_mask,
-        ) + self.logits.constants()
+        ) + self.logits.constants() + (head_projections(self.attention_layers),)
 
     def _encode_in_groups(self, source, source_mask, groups):
         lengths = ops.sum(ops.cast(source_mask, "int32"), axis=1)
@@ -166,20 +188,21 @@ class TransformerStepper(_Stepper):
 
     def scores(self, features, state):
         """`(B, D)` decoder outputs of a step -> `(B, vocab)` float32 scores."""
-        return self.logits(features, state[3:])
+        return self.logits(features, state[3 : 3 + self.logits.count])
 
     def features(self, state, token, index):
         """One step up to the output layer: `((B, D) features, new state)`."""
         self_cache, cross_cache, source_mask = state[:3]
         x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
-        x, self_cache, cross_cache = self.decoder(
-            x,
-            None,
-            encoder_outputs_mask=source_mask,
-            self_attention_cache=self_cache,
-            self_attention_cache_update_index=index,
-            cross_attention_cache=cross_cache,
-        )
+        with using_head_projections(self.attention_layers, state[-1]):
+            x, self_cache, cross_cache = self.decoder(
+                x,
+                None,
+                encoder_outputs_mask=source_mask,
+                self_attention_cache=self_cache,
+                self_attention_cache_update_index=index,
+                cross_attention_cache=cross_cache,
+            )
         return x[:, 0], (self_cache, cross_cache, source_mask) + tuple(state[3:])
 
     def reorder(self, state, parent):

@@ -121,6 +121,37 @@ def test_cross_attention_cache_equals_recomputing_keys_and_values():
     assert_close(out, expected)
 
 
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_cached_steps_with_head_projections_as_matrices_equal_full_attention(use_bias):
+    # While decoding, the projections run as 2-D products: on matrices the
+    # loop carries (`head_projections`), or reshaped from the layer's kernels.
+    from keras_transformer.layers.attention import head_projections, using_head_projections
+
+    length, dim = 5, 8
+    x = rng.normal(size=(3, length, dim)).astype("float32")
+    mha = MultiHeadAttention(num_heads=2, key_dim=4, use_bias=use_bias)
+    full = mha(x, x, use_causal_mask=True)
+    matrices = head_projections([mha])
+    assert [tuple(k.shape) for k, _ in matrices] == [(8, 8), (8, 8), (8, 8), (8, 8)]
+    for given in (None, matrices):
+        cache = (ops.zeros((3, length, 2, 4)), ops.zeros((3, length, 2, 4)))
+        steps = []
+        for t in range(length):
+            step = x[:, t : t + 1]
+            if given is None:
+                out, cache = mha(step, step, use_causal_mask=True, cache=cache, cache_update_index=t)
+            else:
+                with using_head_projections([mha], given):
+                    out, cache = mha(step, step, use_causal_mask=True, cache=cache, cache_update_index=t)
+            steps.append(out)
+        assert_close(ops.concatenate(steps, axis=1), full, atol=1e-5)
+    # The matrices are what the steps use: zeroing them changes the output.
+    zeros = tuple((ops.zeros_like(k), ops.zeros_like(b)) for k, b in matrices)
+    with using_head_projections([mha], zeros):
+        out, _ = mha(x[:, :1], x[:, :1], cache=(ops.zeros((3, length, 2, 4)),) * 2, cache_update_index=0)
+    assert_close(out, np.zeros((3, 1, dim)))
+
+
 def test_battery(tmp_path):
     x = rng.normal(size=(4, 5, 8)).astype("float32")
     run_layer_battery(

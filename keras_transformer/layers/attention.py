@@ -5,7 +5,9 @@ is the fast layer the encoder and decoder use, checked against the reference
 in the tests.
 """
 
+import contextlib
 import math
+import threading
 
 import keras
 from keras import ops
@@ -190,7 +192,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         `split=True` returns the pair `(keys, values)` instead.
         """
         key = value if key is None else key
-        keys, values = self._key_dense(key), self._value_dense(value)
+        keys, values = _project(self._key_dense, key), _project(self._value_dense, value)
         return (keys, values) if split else ops.stack([keys, values], axis=1)
 
     def call(
@@ -212,7 +214,10 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         if cache is not None:
             # Keys come from the cache; masks of `key`/`value` do not apply.
             value_mask = key_mask = None
-        projected_query = self._query_dense(query)
+        # While decoding (a cache is given), the projections run as plain 2-D
+        # matrix products (see `head_projections`); otherwise as the Keras layers.
+        project = _project if cache is not None else (lambda dense, x: dense(x))
+        projected_query = project(self._query_dense, query)
         if cache is None:
             projected_key = self._key_dense(key)
             projected_value = self._value_dense(value)
@@ -222,8 +227,8 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
                 # In-place writes of the new keys and values into the cache,
                 # handed back in the form it came in.
                 start = [0, cache_update_index, 0, 0]
-                projected_key = ops.slice_update(projected_key, start, self._key_dense(key))
-                projected_value = ops.slice_update(projected_value, start, self._value_dense(value))
+                projected_key = ops.slice_update(projected_key, start, project(self._key_dense, key))
+                projected_value = ops.slice_update(projected_value, start, project(self._value_dense, value))
                 pair = (projected_key, projected_value)
                 cache = pair if isinstance(cache, (tuple, list)) else ops.stack(pair, axis=1)
 
@@ -251,7 +256,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             training,
             want_scores,
         )
-        output = self._output_dense(output)
+        output = project(self._output_dense, output)
         if self.keep_attention_weights:
             self.last_attention_weights = weights
         if cache is not None:
@@ -300,6 +305,95 @@ def _single_query_attention(query, key, value, mask, scale):
     weights = exponentials / ops.sum(exponentials, axis=1, keepdims=True)
     weights = ops.cast(weights, value.dtype)
     return ops.sum(ops.expand_dims(weights, -1) * value, axis=1, keepdims=True)
+
+
+# EinsumDense equations of the projections in and out of the heads (inputs of
+# rank 3, attention over axis 1): both are one matrix product after reshapes.
+_INTO_HEADS, _OUT_OF_HEADS = "abc,cde->abde", "abcd,cde->abe"
+_prepared = threading.local()
+
+
+def _plain(dense):
+    """Whether `dense` is a head projection that `_project` may run as a 2-D product."""
+    return (
+        getattr(dense, "kernel", None) is not None
+        and getattr(dense, "equation", None) in (_INTO_HEADS, _OUT_OF_HEADS)
+        and not getattr(dense, "lora_enabled", False)
+        and not getattr(dense, "quantization_mode", None)
+        and dense.activation in (None, keras.activations.linear)
+    )
+
+
+def _matrices(dense):
+    """`(kernel, bias)` of a head projection as a `(in, out)` matrix and a `(out,)` vector."""
+    dtype = dense.compute_dtype
+    kernel = ops.cast(dense.kernel, dtype)
+    if dense.equation == _INTO_HEADS:
+        shape = (kernel.shape[0], kernel.shape[1] * kernel.shape[2])
+    else:
+        shape = (kernel.shape[0] * kernel.shape[1], kernel.shape[2])
+    bias = ops.zeros((shape[1],), dtype) if dense.bias is None else ops.reshape(ops.cast(dense.bias, dtype), (-1,))
+    return ops.reshape(kernel, shape), bias
+
+
+def _projections_of(layer):
+    return (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense)
+
+
+def head_projections(attention_layers):
+    """The head projections of these `MultiHeadAttention` layers as 2-D matrices.
+
+    A tuple of `(kernel, bias)` pairs, for a decoding loop to carry from one
+    step to the next and hand back through `using_head_projections`. Inside
+    an XLA loop, a projection computed from the layer's own 3-D kernel fuses
+    that kernel's reshape into the product, which XLA on TensorFlow compiles
+    about fourteen times slower for one decoding row than a product with a
+    2-D operand (docs/benchmarks.md). Computed once before the loop, the
+    matrices reach every step as plain 2-D loop values.
+    """
+    return tuple(_matrices(d) for layer in attention_layers for d in _projections_of(layer) if _plain(d))
+
+
+@contextlib.contextmanager
+def using_head_projections(attention_layers, matrices):
+    """Within this block, the layers' cached (decoding) calls use `matrices` from `head_projections`."""
+    mapping = {}
+    pairs = iter(matrices)
+    for layer in attention_layers:
+        for dense in _projections_of(layer):
+            if _plain(dense):
+                mapping[id(dense)] = next(pairs)
+    previous = getattr(_prepared, "mapping", None)
+    _prepared.mapping = mapping
+    try:
+        yield
+    finally:
+        _prepared.mapping = previous
+
+
+def _project(dense, x):
+    """`dense(x)` for a head projection, as one 2-D matrix product plus bias.
+
+    The same arithmetic as the `EinsumDense` layer, on the matrices given by
+    `using_head_projections` if any (else reshaped here). Layers with LoRA
+    or quantized weights, or other equations, run as the layer.
+    """
+    prepared = getattr(_prepared, "mapping", None) or {}
+    if id(dense) in prepared:
+        kernel, bias = prepared[id(dense)]
+    elif _plain(dense):
+        kernel, bias = _matrices(dense)
+    else:
+        return dense(x)
+    # Static sizes from the layer's own kernel (a loop may have relaxed the matrices' shapes).
+    a, b, c = dense.kernel.shape
+    x = ops.cast(x, kernel.dtype)
+    leading = ops.shape(x)[:2]
+    if dense.equation == _INTO_HEADS:
+        out = ops.matmul(ops.reshape(x, (-1, a)), kernel) + bias
+        return ops.reshape(out, (leading[0], leading[1], b, c))
+    out = ops.matmul(ops.reshape(x, (-1, a * b)), kernel) + bias
+    return ops.reshape(out, (leading[0], leading[1], c))
 
 
 def _halves(cache):

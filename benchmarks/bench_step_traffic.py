@@ -1,0 +1,143 @@
+"""Why one sentence decodes no faster: a step's weights against the CPU's caches and memory.
+
+Decoding one sentence, every step multiplies one row by every weight matrix
+of the decoder layer and by the output layer's kernel, so a step reads all of
+them; with one row there is almost no arithmetic per byte. This script
+measures, on the machine it runs on:
+
+1. the memory read rate (NumPy sums of a 256 MiB float32 array, from one
+   thread and from two), which bounds a step whose weights come from memory;
+2. a compiled loop of one-row steps (TensorFlow with XLA, or JAX): each step
+   takes a row of an embedding, multiplies it by a 256 x 15,000 kernel (the
+   chapter's output layer, 15.4 MB in float32) and takes the argmax; then the
+   same loop with only a 256 -> 6,144 -> 256 pair of products (12.6 MB, about
+   the chapter's decoder layer plus its encoder-side weights); then both in
+   one step. If the two fit the caches together, "both" costs about the sum
+   of the parts; if not, every step reads its weights from memory.
+
+    python benchmarks/bench_step_traffic.py
+    KERAS_BACKEND=jax python benchmarks/bench_step_traffic.py
+"""
+
+import argparse
+import os
+import statistics
+import threading
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+VOCAB, WIDTH, HIDDEN = 15000, 256, 6144
+
+
+def read_rate(threads, repeats=7):
+    """GB/s summing a 256 MiB float32 array, split between `threads` threads."""
+    array = np.ones(256 * 2**20 // 4, np.float32)
+    parts = np.array_split(array, threads)
+    times = []
+    for _ in range(repeats):
+        workers = [threading.Thread(target=part.sum) for part in parts]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        times.append(time.perf_counter() - start)
+    return array.nbytes / statistics.median(times) / 1e9
+
+
+def weights(seed=0):
+    rng = np.random.default_rng(seed)
+    return {
+        "embedding": rng.standard_normal((VOCAB, WIDTH)).astype("float32"),
+        "kernel": (rng.standard_normal((WIDTH, VOCAB)) * 0.05).astype("float32"),
+        "up": (rng.standard_normal((WIDTH, HIDDEN)) * 0.05).astype("float32"),
+        "down": (rng.standard_normal((HIDDEN, WIDTH)) * 0.05).astype("float32"),
+    }
+
+
+def step_bodies(np_like):
+    """The three steps: `(params, x) -> scores`, written with `np_like` (tf or jnp)."""
+
+    def output(p, x):
+        return np_like.matmul(x, p["kernel"])
+
+    def decoder_like(p, x):
+        return np_like.matmul(np_like.maximum(np_like.matmul(x, p["up"]), 0.0), p["down"])
+
+    def both(p, x):
+        return output(p, x + 1e-3 * decoder_like(p, x))
+
+    return {"output layer (15.4 MB)": output, "decoder-like pair (12.6 MB)": decoder_like, "both": both}
+
+
+def tensorflow_loops(params, steps):
+    import tensorflow as tf
+
+    p = {k: tf.constant(v) for k, v in params.items()}
+    loops = {}
+    for name, body in step_bodies(tf.experimental.numpy).items():
+
+        def loop(p, body=body):
+            def step(i, token):
+                x = tf.gather(p["embedding"], token)
+                return i + 1, tf.argmax(body(p, x), axis=-1, output_type=tf.int32)
+
+            return tf.while_loop(lambda i, t: i < steps, step, (tf.constant(0), tf.constant([5])))[1]
+
+        compiled = tf.function(loop, jit_compile=True)
+        loops[name] = lambda compiled=compiled: compiled(p).numpy()
+    return loops
+
+
+def jax_loops(params, steps):
+    import jax
+    import jax.numpy as jnp
+
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    loops = {}
+    for name, body in step_bodies(jnp).items():
+
+        @jax.jit
+        def loop(p, body=body):
+            def step(carry):
+                i, token = carry
+                x = p["embedding"][token]
+                return i + 1, jnp.argmax(body(p, x), axis=-1).astype(jnp.int32)
+
+            return jax.lax.while_loop(lambda c: c[0] < steps, step, (0, jnp.array([5], jnp.int32)))[1]
+
+        loops[name] = lambda loop=loop: loop(p).block_until_ready()
+    return loops
+
+
+def per_step_ms(run, steps, calls=20, repeats=7):
+    for _ in range(3):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            run()
+        times.append((time.perf_counter() - start) / calls / steps * 1e3)
+    return statistics.median(times)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=20, help="one-row steps per compiled loop")
+    args = parser.parse_args(argv)
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    print(f"memory read rate: {read_rate(1):.1f} GB/s from one thread, {read_rate(2):.1f} GB/s from two")
+    params = weights()
+    loops = (jax_loops if backend == "jax" else tensorflow_loops)(params, args.steps)
+    print(f"\n| one-row step ({backend}, XLA) | ms per step |")
+    print("| --- | ---: |")
+    for name, run in loops.items():
+        print(f"| {name} | {per_step_ms(run, args.steps):.3f} |")
+
+
+if __name__ == "__main__":
+    main()
