@@ -302,6 +302,7 @@ def main(argv=None):
                         help="batches for this package's and keras-hub's cached greedy decoders")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     parser.add_argument("--skip", nargs="*", default=[], help="methods to leave out (names as in the table)")
+    parser.add_argument("--only", nargs="*", default=[], help="time only these methods (names as in the table)")
     parser.add_argument("--xla", action="store_true", help="also time this package's decoder compiled with XLA")
     parser.add_argument("--bf16", action="store_true",
                         help="also time this package's decoder with the model under mixed_bfloat16")
@@ -368,7 +369,7 @@ def main(argv=None):
     peak = matmul_gflops()
     rows, results = [], {}
     for name, (run, batch, limit, repeats, beams, used) in methods.items():
-        if name in args.skip:
+        if name in args.skip or (args.only and name not in args.only):
             continue
         sentences = source[: limit or len(source)]
         run(sentences[:batch])  # compile for the batch shape (and warm up)
