@@ -13,7 +13,11 @@ measures, on the machine it runs on:
    same loop with only a 256 -> 6,144 -> 256 pair of products (12.6 MB, about
    the chapter's decoder layer plus its encoder-side weights); then both in
    one step. If the two fit the caches together, "both" costs about the sum
-   of the parts; if not, every step reads its weights from memory.
+   of the parts; if not, every step reads its weights from memory;
+3. six 256 x 256 head projections of one row (a decoding step's attention
+   layers), written as the Keras `EinsumDense` layers compute them (3-D
+   kernels, `abc,cde->abde`) and as plain products with 2-D matrices (what
+   the decoder's steps use, `head_projections`).
 
     python benchmarks/bench_step_traffic.py
     KERAS_BACKEND=jax python benchmarks/bench_step_traffic.py
@@ -55,6 +59,9 @@ def weights(seed=0):
         "kernel": (rng.standard_normal((WIDTH, VOCAB)) * 0.05).astype("float32"),
         "up": (rng.standard_normal((WIDTH, HIDDEN)) * 0.05).astype("float32"),
         "down": (rng.standard_normal((HIDDEN, WIDTH)) * 0.05).astype("float32"),
+        # Six separate kernels each way (slices of one stacked array would fuse into the products).
+        **{f"heads{i}": (rng.standard_normal((WIDTH, 8, WIDTH // 8)) * 0.05).astype("float32") for i in range(6)},
+        **{f"matrix{i}": (rng.standard_normal((WIDTH, WIDTH)) * 0.05).astype("float32") for i in range(6)},
     }
 
 
@@ -70,7 +77,23 @@ def step_bodies(np_like):
     def both(p, x):
         return output(p, x + 1e-3 * decoder_like(p, x))
 
-    return {"output layer (15.4 MB)": output, "decoder-like pair (12.6 MB)": decoder_like, "both": both}
+    def einsum_projections(p, x):
+        for i in range(6):
+            x = np_like.reshape(np_like.einsum("abc,cde->abde", np_like.reshape(x, (1, 1, WIDTH)), p[f"heads{i}"]), (1, WIDTH))
+        return x
+
+    def matrix_projections(p, x):
+        for i in range(6):
+            x = np_like.matmul(x, p[f"matrix{i}"])
+        return x
+
+    return {
+        "output layer (15.4 MB)": output,
+        "decoder-like pair (12.6 MB)": decoder_like,
+        "both": both,
+        "six projections, 3-D kernels (einsum)": einsum_projections,
+        "six projections, 2-D matrices": matrix_projections,
+    }
 
 
 def tensorflow_loops(params, steps):
