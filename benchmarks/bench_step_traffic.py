@@ -10,9 +10,9 @@ measures, on the machine it runs on:
 2. a compiled loop of one-row steps (TensorFlow with XLA, or JAX): each step
    takes a row of an embedding, multiplies it by a 256 x 15,000 kernel (the
    chapter's output layer, 15.4 MB in float32) and takes the argmax; then the
-   same loop with only a 256 -> 6,144 -> 256 pair of products (12.6 MB, about
-   the chapter's decoder layer plus its encoder-side weights); then both in
-   one step. If the two fit the caches together, "both" costs about the sum
+   same loop with only a 256 -> 6,144 -> 256 pair of products (12.6 MB, a
+   stand-in for the decoder layer's weights, twice the 6.3 MB of the
+   chapter's, so that the overflow is plain); then both in one step. If the two fit the caches together, "both" costs about the sum
    of the parts; if not, every step reads its weights from memory;
 3. six 256 x 256 head projections of one row (a decoding step's attention
    layers), written as the Keras `EinsumDense` layers compute them (3-D

@@ -99,8 +99,9 @@ class _Stepper:
     """What the steppers share: `step` = `features` then `scores`, `repeat`, `select`.
 
     A state is a tuple whose leading entries (tensors or nested tuples of
-    them) have one row per sentence; the output layer's weights at its end
-    do not.
+    them) have one row per sentence; the last `constant_count` entries
+    (the output layer's weights, and for the Transformer its attention
+    projections) are the same for every row.
     """
 
     def step(self, state, token, index):
@@ -683,8 +684,9 @@ def decode_by_length(run, source, batch_size=256, width_multiple=4, workers=1):
             thread. A decoding step is a chain of small operations that
             leaves cores idle between its matrix products; a second batch
             in flight fills them (on this project's 2-core CPU, 2 workers
-            decode about a tenth faster; docs/benchmarks.md). `run` must
-            be safe to call from several threads (compiled decoders are).
+            decoded the whole test split in 0.96 ms a sentence against
+            1.19; docs/benchmarks.md). `run` must be safe to call from
+            several threads (compiled decoders are).
 
     Returns a list of `N` outputs (rows of `run`'s result), in `source`'s order.
 

@@ -336,8 +336,12 @@ def _matrices(dense):
     return ops.reshape(kernel, shape), bias
 
 
-def _projections_of(layer):
-    return (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense)
+def _plain_projections(attention_layers):
+    """The head projections (query, key, value, output) of these layers that `_project` runs as 2-D products."""
+    for layer in attention_layers:
+        for dense in (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense):
+            if _plain(dense):
+                yield dense
 
 
 def head_projections(attention_layers):
@@ -347,24 +351,18 @@ def head_projections(attention_layers):
     step to the next and hand back through `using_head_projections`. Inside
     an XLA loop, a projection computed from the layer's own 3-D kernel fuses
     that kernel's reshape into the product, which XLA on TensorFlow compiles
-    about fourteen times slower for one decoding row than a product with a
-    2-D operand (docs/benchmarks.md). Computed once before the loop, the
-    matrices reach every step as plain 2-D loop values.
+    about ten times slower for one decoding row than a product with a 2-D
+    operand (`benchmarks/bench_step_traffic.py`). Computed once before the
+    loop, the matrices reach every step as plain 2-D loop values.
     """
-    return tuple(_matrices(d) for layer in attention_layers for d in _projections_of(layer) if _plain(d))
+    return tuple(_matrices(dense) for dense in _plain_projections(attention_layers))
 
 
 @contextlib.contextmanager
 def using_head_projections(attention_layers, matrices):
     """Within this block, the layers' cached (decoding) calls use `matrices` from `head_projections`."""
-    mapping = {}
-    pairs = iter(matrices)
-    for layer in attention_layers:
-        for dense in _projections_of(layer):
-            if _plain(dense):
-                mapping[id(dense)] = next(pairs)
     previous = getattr(_prepared, "mapping", None)
-    _prepared.mapping = mapping
+    _prepared.mapping = {id(dense): pair for dense, pair in zip(_plain_projections(attention_layers), matrices)}
     try:
         yield
     finally:
