@@ -13,6 +13,8 @@ Methods (all greedy unless noted; all on the same real test sentences):
                 as for ours: only the decoder layer differs)
   ours          keras_transformer.decoding.Decoder: cached, compiled, batched,
                 early exit; at each of --batch-sizes and one sentence at a time
+                (each cut to its length rounded up to 4, as Translator.translate
+                and decode_by_length cut every batch)
   ours by length  the same over all the sentences in batches grouped by source
                 length (decoding.decode_by_length); "2 workers": two batches in
                 flight at once, what Translator.translate does
@@ -340,14 +342,19 @@ def main(argv=None):
             methods[f"ours by length, every row scored, batch {batch}"] = (
                 lambda s, b=batch: np.stack(decode_by_length(every_row.greedy, s, b)), len(source), None,
                 args.repeats, 1, model)
-    methods["ours, one at a time"] = (ours.greedy, 1, 64, args.repeats, 1, model)
+    def one_at_a_time(run):
+        # What Translator.translate does with one sentence: decode_by_length
+        # cuts it to its length rounded up to 4 (padding changes no output).
+        return lambda s: np.stack(decode_by_length(run, s, 1))
+
+    methods["ours, one at a time"] = (one_at_a_time(ours.greedy), 1, 64, args.repeats, 1, model)
     methods["ours-beam4"] = (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), args.batch_size, None,
                              args.repeats, 4, model)
     if args.xla:
         xla = Decoder(model, start_id, end_id, max_length, jit_compile=True)
         # Greedy at beam search's batch, for a like-for-like beam/greedy ratio under XLA.
         methods[f"ours XLA, batch {args.batch_size}"] = (xla.greedy, args.batch_size, None, args.repeats, 1, model)
-        methods["ours XLA, one at a time"] = (xla.greedy, 1, 64, args.repeats, 1, model)
+        methods["ours XLA, one at a time"] = (one_at_a_time(xla.greedy), 1, 64, args.repeats, 1, model)
         methods["ours-beam4 XLA"] = (lambda s: xla.beam(s, beam_size=4, length_penalty=0.6), args.batch_size,
                                      None, args.repeats, 4, model)
     if args.bf16:
@@ -358,12 +365,12 @@ def main(argv=None):
             methods[f"ours bfloat16 by length, 2 workers, batch {batch}"] = (
                 lambda s, b=batch: np.stack(decode_by_length(bf16.greedy, s, b, workers=2)), len(source), None,
                 args.repeats, 1, model_bf16)
-        methods["ours bfloat16, one at a time"] = (bf16.greedy, 1, 64, args.repeats, 1, model_bf16)
+        methods["ours bfloat16, one at a time"] = (one_at_a_time(bf16.greedy), 1, 64, args.repeats, 1, model_bf16)
         methods["ours-beam4 bfloat16"] = (lambda s: bf16.beam(s, beam_size=4, length_penalty=0.6),
                                           args.batch_size, None, args.repeats, 4, model_bf16)
         if args.xla:
             bf16_xla = Decoder(model_bf16, start_id, end_id, max_length, jit_compile=True)
-            methods["ours bfloat16 XLA, one at a time"] = (bf16_xla.greedy, 1, 64, args.repeats, 1, model_bf16)
+            methods["ours bfloat16 XLA, one at a time"] = (one_at_a_time(bf16_xla.greedy), 1, 64, args.repeats, 1, model_bf16)
             methods["ours-beam4 bfloat16 XLA"] = (lambda s: bf16_xla.beam(s, beam_size=4, length_penalty=0.6),
                                                   args.batch_size, None, args.repeats, 4, model_bf16)
     peak = matmul_gflops()
@@ -372,13 +379,16 @@ def main(argv=None):
         if name in args.skip or (args.only and name not in args.only):
             continue
         sentences = source[: limit or len(source)]
-        run(sentences[:batch])  # compile for the batch shape (and warm up)
+        # Compile for the batch shape (and warm up); one sentence at a time,
+        # for every width the sentences are cut to.
+        for begin in range(0, batch if batch > 1 else len(sentences), batch):
+            run(sentences[begin : begin + batch])
         if len(sentences) % batch:
             run(sentences[len(sentences) // batch * batch :])
         outputs, seconds, mib = time_method(name, run, sentences, repeats, batch)
         results[name] = outputs
-        by_length = " by length, " in name
-        shown_batch = int(name.rsplit(" ", 1)[1]) if by_length else batch
+        by_length = " by length, " in name or name.endswith("one at a time")
+        shown_batch = int(name.rsplit(" ", 1)[1]) if " by length, " in name else batch
         skips = beams == 1 and ours.skip_finished and "XLA" not in name and "every row" not in name \
             and not name.startswith(("book", "hub-sampler")) and shown_batch >= SKIP_FINISHED_MIN_ROWS
         flops = decode_flops(used, sentences, outputs, shown_batch, beams, by_length=by_length, skip_finished=skips)
