@@ -303,11 +303,6 @@ def _compile(function, static_argnums=(), jit_compile=False, variables=()):
     return function  # torch, numpy: eager
 
 
-def _eager(tensor):
-    """Whether `tensor` holds a value (not a symbol being traced)."""
-    return hasattr(tensor, "numpy")
-
-
 def _argmax(scores):
     """Index of each row's largest score, `(B, V)` -> `(B,)` int32.
 
@@ -412,7 +407,6 @@ class Decoder:
             skip_finished = (backend == "tensorflow" and (auto or not jit_compile)) or backend == "torch"
         self.skip_finished = bool(skip_finished)
         self.trace_count = 0
-        self._graphs = {}  # TensorFlow: (loop, input shape) -> its traced graph (see _call)
         # Each loop is compiled with or without XLA; without, it may drop
         # finished sentences (changing shapes), which XLA cannot compile.
         xla_greedy = False if auto else bool(jit_compile)
@@ -446,31 +440,8 @@ class Decoder:
         """Most likely next token at every step, for a whole batch at once."""
         source = ops.convert_to_tensor(source, "int32")
         if self._greedy_few is not None and source.shape[0] < SKIP_FINISHED_MIN_ROWS:
-            return self._call(self._greedy_few, source)
-        return self._call(self._greedy, source)
-
-    def _call(self, function, source):
-        """`function(source)`; on TensorFlow, through its graph for this input shape.
-
-        A `tf.function` call matches its arguments and captured weights
-        against its traces on every call; for one sentence that is a few
-        tenths of a millisecond of a ten-millisecond decode
-        (benchmarks/bench_one_sentence.py). The graph traced for a shape is
-        looked up once and then called directly. Not while tracing (a
-        decoder called from inside another compiled function), nor when
-        `tf.config.run_functions_eagerly(True)` asks for Python execution.
-        """
-        if keras.backend.backend() != "tensorflow" or not _eager(source):
-            return function(source)
-        import tensorflow as tf
-
-        if tf.config.functions_run_eagerly():
-            return function(source)
-        key = (id(function), tuple(source.shape))
-        graph = self._graphs.get(key)
-        if graph is None:
-            graph = self._graphs.setdefault(key, function.get_concrete_function(source))
-        return graph(source)
+            return self._greedy_few(source)
+        return self._greedy(source)
 
     def _drops(self, source, dropping, beam_size=1):
         """Whether this loop drops finished sentences: it may (not XLA), the
