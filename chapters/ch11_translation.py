@@ -57,6 +57,15 @@ def parse_args(argv=None):
     )
     parser.add_argument("--samples", type=int, default=10, help="random test sentences to print translated")
     parser.add_argument(
+        "--method", choices=("greedy", "beam"), default="greedy",
+        help="decoding for BLEU/chrF and the printed samples (the accuracies do not depend on it)",
+    )
+    parser.add_argument("--beam-size", type=int, default=4, help="beams of --method beam")
+    parser.add_argument(
+        "--length-penalty", type=float, default=0.6,
+        help="--method beam ranks beams by log p / ((5 + length) / 6) ** this (GNMT's 0.6)",
+    )
+    parser.add_argument(
         "--vocab-size", type=int, default=15000, help="source and target vocabulary size (book: 15000)"
     )
     parser.add_argument(
@@ -107,6 +116,8 @@ def parse_args(argv=None):
         parser.error("--key-dim applies to --model transformer only")
     if args.steps_per_execution < 1:
         parser.error("--steps-per-execution must be at least 1")
+    if args.beam_size < 1:
+        parser.error("--beam-size must be at least 1")
     return args
 
 
@@ -187,10 +198,11 @@ def main(argv=None):
     with training.Timer() as eval_timer:
         accuracy = translator.evaluate(test_pairs, translate=False)
         scored = test_pairs[: args.eval_limit] if args.eval_limit else test_pairs
-        quality = translator.evaluate(scored)
+        decoding = {"method": args.method, "beam_size": args.beam_size, "length_penalty": args.length_penalty}
+        quality = translator.evaluate(scored, **decoding)
     rng = random.Random(args.seed)
     samples = rng.sample(test_pairs, min(args.samples, len(test_pairs)))
-    translations = translator.translate([english for english, _ in samples])
+    translations = translator.translate([english for english, _ in samples], **decoding)
     for (english, spanish), output in zip(samples, translations):
         print(f"-\n{english}\n  reference: {spanish}\n  model:     {output}")
 
@@ -216,6 +228,8 @@ def main(argv=None):
         "bleu_chrf_pairs": quality["num_pairs"],
         "test_bleu": quality["bleu"],
         "test_chrf": quality["chrf"],
+        "decoding": "greedy" if args.method == "greedy"
+        else f"beam {args.beam_size}, length penalty {args.length_penalty:g}",
         "bleu_signature": quality["bleu_signature"],
         "chrf_signature": quality["chrf_signature"],
         "train_seconds_this_run": train_seconds,
@@ -239,7 +253,7 @@ def main(argv=None):
         f"test accuracy (Keras way) {results['test_accuracy_keras']:.4f}, "
         f"(real tokens) {results['test_accuracy_tokens']:.4f}, "
         f"BLEU {results['test_bleu']:.2f}, chrF {results['test_chrf']:.2f} "
-        f"on {results['bleu_chrf_pairs']} pairs; written to {output_dir}"
+        f"on {results['bleu_chrf_pairs']} pairs ({results['decoding']}); written to {output_dir}"
     )
     return results
 

@@ -246,3 +246,17 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path):
     assert reloaded.translate([s["english"] for s in saved["samples"]]) == [
         s["model"] for s in saved["samples"]
     ]
+    assert saved["decoding"] == "greedy"
+    # The same checkpoint scored again with beam search: same accuracies, beam translations.
+    ch11_translation.main([
+        "--model", "transformer", "--skip-training", "--data-dir", str(archive), "--output-dir", str(out),
+        "--vocab-size", "20", "--sequence-length", "8", "--eval-limit", "8", "--samples", "3",
+        "--method", "beam", "--beam-size", "3", "--length-penalty", "0",
+    ])
+    beam = json.loads((out / "results.json").read_text())
+    assert beam["decoding"] == "beam 3, length penalty 0"
+    assert beam["test_accuracy_keras"] == saved["test_accuracy_keras"] and beam["bleu_chrf_pairs"] == 8
+    english = [s["english"] for s in beam["samples"]]
+    assert reloaded.translate(english, method="beam", beam_size=3, length_penalty=0.0) == [
+        s["model"] for s in beam["samples"]
+    ]
