@@ -17,7 +17,11 @@ measures, on the machine it runs on:
 3. six 256 x 256 head projections of one row (a decoding step's attention
    layers), written as the Keras `EinsumDense` layers compute them (3-D
    kernels, `abc,cde->abde`) and as plain products with 2-D matrices (what
-   the decoder's steps use, `head_projections`).
+   the decoder's steps use, `head_projections`);
+4. the output layer's product with its kernel in bfloat16 (7.7 MB) and in
+   int8 (3.9 MB; the row rounded to int8 in the step), alone and after the
+   pair: what a step would cost if low-precision weights were read at their
+   size.
 
     python benchmarks/bench_step_traffic.py
     KERAS_BACKEND=jax python benchmarks/bench_step_traffic.py
@@ -65,17 +69,32 @@ def weights(seed=0):
     }
 
 
-def step_bodies(np_like):
-    """The three steps: `(params, x) -> scores`, written with `np_like` (tf or jnp)."""
+def int8_kernel(kernel):
+    """The kernel rounded to int8 with one scale (timing only: the same bytes an int8 model reads)."""
+    return np.clip(np.round(kernel / (np.abs(kernel).max() / 127)), -127, 127).astype("int8")
+
+
+def step_bodies(np_like, low_precision):
+    """The steps: `(params, x) -> scores`, written with `np_like` (tf or jnp).
+
+    `low_precision[dtype](x, kernel)`: the backend's product of a float32 row
+    and a `dtype` kernel ("bfloat16", "int8"), float32 out.
+    """
 
     def output(p, x):
         return np_like.matmul(x, p["kernel"])
+
+    def output_in(dtype):
+        return lambda p, x: low_precision[dtype](x, p[f"kernel_{dtype}"])
 
     def decoder_like(p, x):
         return np_like.matmul(np_like.maximum(np_like.matmul(x, p["up"]), 0.0), p["down"])
 
     def both(p, x):
         return output(p, x + 1e-3 * decoder_like(p, x))
+
+    def both_in(dtype):
+        return lambda p, x: output_in(dtype)(p, x + 1e-3 * decoder_like(p, x))
 
     def einsum_projections(p, x):
         for i in range(6):
@@ -91,6 +110,10 @@ def step_bodies(np_like):
         "output layer (15.4 MB)": output,
         "decoder-like pair (12.6 MB)": decoder_like,
         "both": both,
+        "output layer, bfloat16 kernel (7.7 MB)": output_in("bfloat16"),
+        "output layer, int8 kernel (3.9 MB)": output_in("int8"),
+        "both, output kernel in bfloat16": both_in("bfloat16"),
+        "both, output kernel in int8": both_in("int8"),
         "six projections, 3-D kernels (einsum)": einsum_projections,
         "six projections, 2-D matrices": matrix_projections,
     }
@@ -100,8 +123,19 @@ def tensorflow_loops(params, steps):
     import tensorflow as tf
 
     p = {k: tf.constant(v) for k, v in params.items()}
+    p["kernel_bfloat16"] = tf.cast(p["kernel"], tf.bfloat16)
+    p["kernel_int8"] = tf.constant(int8_kernel(params["kernel"]))
+
+    def int8_row(x):  # the row rounded to int8 with one scale, in the step
+        scaled = tf.round(x * (127.0 / (tf.reduce_max(tf.abs(x)) + 1e-6)))
+        return tf.cast(tf.clip_by_value(scaled, -127.0, 127.0), tf.int8)
+
+    low_precision = {
+        "bfloat16": lambda x, k: tf.cast(tf.matmul(tf.cast(x, tf.bfloat16), k), tf.float32),
+        "int8": lambda x, k: tf.cast(tf.matmul(int8_row(x), k, output_type=tf.int32), tf.float32),
+    }
     loops = {}
-    for name, body in step_bodies(tf.experimental.numpy).items():
+    for name, body in step_bodies(tf.experimental.numpy, low_precision).items():
 
         def loop(p, body=body):
             def step(i, token):
@@ -120,8 +154,19 @@ def jax_loops(params, steps):
     import jax.numpy as jnp
 
     p = {k: jnp.asarray(v) for k, v in params.items()}
+    p["kernel_bfloat16"] = p["kernel"].astype(jnp.bfloat16)
+    p["kernel_int8"] = jnp.asarray(int8_kernel(params["kernel"]))
+
+    def int8_row(x):  # the row rounded to int8 with one scale, in the step
+        scaled = jnp.round(x * (127.0 / (jnp.max(jnp.abs(x)) + 1e-6)))
+        return jnp.clip(scaled, -127, 127).astype(jnp.int8)
+
+    low_precision = {
+        "bfloat16": lambda x, k: jax.lax.dot(x.astype(jnp.bfloat16), k, preferred_element_type=jnp.float32),
+        "int8": lambda x, k: jax.lax.dot(int8_row(x), k, preferred_element_type=jnp.int32).astype(jnp.float32),
+    }
     loops = {}
-    for name, body in step_bodies(jnp).items():
+    for name, body in step_bodies(jnp, low_precision).items():
 
         @jax.jit
         def loop(p, body=body):
