@@ -215,7 +215,7 @@ def test_attention_map_lines_up_with_the_translation(learned, tmp_path):
     assert (tmp_path / "attention.png").stat().st_size > 0
 
 
-def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path):
+def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypatch):
     import json
     import sys
     from pathlib import Path
@@ -248,6 +248,10 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path):
     ]
     assert saved["decoding"] == "greedy"
     # The same checkpoint scored again with beam search: same accuracies, beam translations.
+    # (The decoders of a tiny model may agree, so the settings that reach them are recorded too.)
+    asked = []
+    evaluate = Translator.evaluate
+    monkeypatch.setattr(Translator, "evaluate", lambda self, pairs, **kw: asked.append(kw) or evaluate(self, pairs, **kw))
     ch11_translation.main([
         "--model", "transformer", "--skip-training", "--data-dir", str(archive), "--output-dir", str(out),
         "--vocab-size", "20", "--sequence-length", "8", "--eval-limit", "8", "--samples", "3",
@@ -255,6 +259,7 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path):
     ])
     beam = json.loads((out / "results.json").read_text())
     assert beam["decoding"] == "beam 3, length penalty 0"
+    assert asked[-1] == {"method": "beam", "beam_size": 3, "length_penalty": 0.0}
     assert beam["test_accuracy_keras"] == saved["test_accuracy_keras"] and beam["bleu_chrf_pairs"] == 8
     english = [s["english"] for s in beam["samples"]]
     assert reloaded.translate(english, method="beam", beam_size=3, length_penalty=0.0) == [
