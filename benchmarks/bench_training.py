@@ -90,7 +90,8 @@ def _book_imdb_classifier(vocab_size=20000, sequence_length=600, embed_dim=256, 
 
 def imdb_configs(args):
     from keras_transformer.data.imdb import load_imdb_texts
-    from keras_transformer.models.classifiers import build_classifier, make_dataset, make_vectorizer
+    from keras_transformer.data.imdb import make_dataset, make_vectorizer
+    from keras_transformer.models import build_classifier
 
     print("loading IMDB and adapting the vectorizer ...", file=sys.stderr)
     train, val, test = load_imdb_texts(args.data_dir)
@@ -252,7 +253,7 @@ def main(argv=None):
     parser.add_argument("task", choices=["imdb", "translation"])
     parser.add_argument("--data-dir", default=None, help="IMDB archive or folder (imdb)")
     parser.add_argument("--arrays", default="output/accel/arrays.npz",
-                        help="token arrays from `ch11_translation_accelerator.py prepare` (translation)")
+                        help="token arrays from `translation_arrays.py prepare` (translation)")
     parser.add_argument("--steps", type=int, default=20, help="training steps per timed round")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median reported); 0 skips")
     parser.add_argument("--epochs", type=int, default=1, help="full epochs per configuration; 0 skips")

@@ -1,9 +1,11 @@
 """keras_transformer: chapter 11 of Deep Learning with Python, in Keras 3.
 
 Layers that are correct under masks, serializable and backend-agnostic
-(importable from here and from `keras_transformer.layers`), plus, in their
-own modules, the chapter's IMDB classifiers (`models.classifiers`) and
-English-to-Spanish translators (`models.seq2seq`, `translator`, `decoding`).
+(importable from here and from `keras_transformer.layers`); importing the
+package registers every one of them, so a saved chapter model loads with
+`import keras_transformer` alone. The chapter's models are built by name in
+`keras_transformer.models`, their data in `keras_transformer.data`, and
+trained by `keras_transformer.training`.
 """
 
 from keras_transformer.layers import *  # noqa: F401,F403

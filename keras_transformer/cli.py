@@ -181,8 +181,7 @@ def load(path):
             f"{PROG} runs on the TensorFlow backend, not {keras.backend.backend()!r}; "
             "unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow"
         )
-    import keras_transformer.data.spa_eng  # noqa: F401  registers custom_standardization
-    import keras_transformer.models.classifiers  # noqa: F401  registers the custom layers
+    import keras_transformer  # noqa: F401  registers every custom layer and standardization
     from keras_transformer import export
 
     if path.is_dir():
@@ -209,7 +208,7 @@ def load(path):
     if not export.takes_strings(model):
         raise CommandError(
             f"{str(path)!r} is a model of token ids, not of raw text; save "
-            "end_to_end(vectorizer, model) from keras_transformer.models.classifiers instead",
+            "end_to_end(vectorizer, model) from keras_transformer.models instead",
             status=2,
         )
     classify = export.classification_function(model)

@@ -3,7 +3,7 @@
 Pure numpy and sacreBLEU, no TensorFlow, so a machine that trains under JAX
 or PyTorch can count accuracies, and the machine that holds the vectorizers
 can turn generated ids into text and score them
-(``chapters/ch11_translation_accelerator.py``).
+(``tools/translation_arrays.py``).
 """
 
 import numpy as np

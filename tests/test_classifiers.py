@@ -19,19 +19,10 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from keras_transformer.models.classifiers import (
-    BAG_OF_WORDS,
-    MODEL_NAMES,
-    PADDING_INVARIANT,
-    MaskedAttentionPooling1D,
-    MaskedGlobalMaxPooling1D,
-    OneHot,
-    TokenDropout,
-    build_classifier,
-    end_to_end,
-    make_dataset,
-    make_vectorizer,
-)
+from keras_transformer import MaskedAttentionPooling1D, MaskedGlobalMaxPooling1D, OneHot, TokenDropout
+from keras_transformer.data.imdb import make_dataset, make_vectorizer
+from keras_transformer.models import build_classifier, end_to_end
+from keras_transformer.models.classifiers import BAG_OF_WORDS, MODEL_NAMES, PADDING_INVARIANT
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "chapters" / "ch11_text_classification.py"
@@ -241,7 +232,7 @@ def test_end_to_end_model_reloads_in_a_fresh_process(tmp_path):
     code = textwrap.dedent(
         f"""
         import json, sys, keras, tensorflow as tf
-        import keras_transformer.models.classifiers  # registers the custom layers
+        import keras_transformer  # registers every custom layer
         model = keras.models.load_model({str(path)!r}, safe_mode=True)
         print(json.dumps(model(tf.constant({REVIEWS!r})).numpy().tolist()))
         """

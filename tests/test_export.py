@@ -64,7 +64,7 @@ def _start_round_trip(kind, saved, exported):
     else:
         body = f"""
             import keras, tensorflow as tf
-            import keras_transformer.models.classifiers  # registers the custom layers
+            import keras_transformer  # registers every custom layer
             obj = keras.saving.load_model({str(saved)!r}, safe_mode=True)
             outputs = obj(tf.constant({REVIEWS!r})).numpy().reshape(-1).tolist()
             export.export_classifier(obj, {str(exported)!r})

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 import keras
 
-from keras_transformer.models.classifiers import build_classifier, end_to_end, make_vectorizer
+from keras_transformer.data.imdb import make_vectorizer
+from keras_transformer.models import build_classifier, end_to_end
 from keras_transformer.models.seq2seq import build_transformer
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TextVectorization in tf")

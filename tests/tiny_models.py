@@ -17,7 +17,8 @@ import numpy as np
 
 from keras_transformer.data.spa_eng import make_dataset, make_vectorizers
 from keras_transformer.decoding import Decoder
-from keras_transformer.models.classifiers import build_classifier, end_to_end, make_vectorizer
+from keras_transformer.data.imdb import make_vectorizer
+from keras_transformer.models import build_classifier, end_to_end
 from keras_transformer.models.seq2seq import build_translation_model
 from keras_transformer.translator import Translator
 

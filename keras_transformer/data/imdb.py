@@ -227,3 +227,103 @@ def load_imdb(
         to_dataset(val, batch_size),
         to_dataset(test, batch_size),
     )
+
+
+# ---------------------------------------------------------------------------
+# Vectorizing for the chapter's classifiers, by model name.
+
+
+def _model_kinds():
+    from keras_transformer.models.classifiers import BAG_OF_WORDS, PADDING_INVARIANT, check_name
+
+    return BAG_OF_WORDS, PADDING_INVARIANT, check_name
+
+
+def make_vectorizer(name, vocab_size=20000, sequence_length=600):
+    """The ``TextVectorization`` layer that feeds model ``name`` (not yet adapted).
+
+    Bag-of-words models get multi-hot unigrams, multi-hot uni+bigrams, or
+    TF-IDF uni+bigrams (each a `(B, vocab_size)` float vector); sequence
+    models get `(B, sequence_length)` integer ids, 0 = padding, 1 = unknown.
+
+    Example::
+
+        vectorizer = make_vectorizer("bigram")
+        vectorizer.adapt(train_texts)      # training text only
+        vectorizer(["a fine film"]).shape  # (1, 20000)
+    """
+    BAG_OF_WORDS, _, check_name = _model_kinds()
+    check_name(name)
+    from keras import layers
+
+    from keras_transformer.layers.text import standardize_text
+
+    common = dict(max_tokens=vocab_size, standardize=standardize_text, name=f"{name}_vectorizer")
+    # pad_to_max_tokens: the vector is vocab_size wide even when the adapted
+    # text has fewer distinct tokens, so it always fits the model's input.
+    bag = dict(pad_to_max_tokens=True, **common)
+    if name == "unigram":
+        return layers.TextVectorization(output_mode="multi_hot", **bag)
+    if name == "bigram":
+        return layers.TextVectorization(output_mode="multi_hot", ngrams=2, **bag)
+    if name == "bigram-tfidf":
+        return layers.TextVectorization(output_mode="tf_idf", ngrams=2, **bag)
+    return layers.TextVectorization(
+        output_mode="int", output_sequence_length=sequence_length, **common
+    )
+
+
+def _bucket_boundaries(sequence_length, width=32):
+    return list(range(width, sequence_length, width))
+
+
+def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True):
+    """A ``tf.data`` pipeline of `(vectorized text, label)` for model ``name``.
+
+    ``split`` has ``.texts`` and ``.labels`` (see ``load_imdb_texts``).
+    Bag-of-words vectors are computed on the fly (caching 20,000-wide floats
+    would cost gigabytes). Token ids are computed once and cached. For the
+    padding-invariant models (``PADDING_INVARIANT``) and ``trim_padding=True``,
+    each review keeps only its real tokens (at most ``sequence_length``) and
+    batches are formed from reviews of similar length, padded to the
+    batch's longest: the model's outputs are the same as with every review
+    padded to 600 (their mask hides the padding), at a fraction of the cost.
+    The unmasked LSTMs always get the book's fixed length, padding included.
+    """
+    import tensorflow as tf
+
+    BAG_OF_WORDS, PADDING_INVARIANT, check_name = _model_kinds()
+    check_name(name)
+    texts = tf.constant(list(split.texts), dtype=tf.string)
+    labels = tf.constant(list(split.labels), dtype=tf.int32)
+    ds = tf.data.Dataset.from_tensor_slices((texts, labels))
+    autotune = tf.data.AUTOTUNE
+    if name in BAG_OF_WORDS:
+        if shuffle:
+            ds = ds.shuffle(len(split.texts), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=autotune)
+        return ds.prefetch(autotune)
+
+    ds = ds.batch(512).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=autotune).unbatch()
+    bucketed = trim_padding and name in PADDING_INVARIANT
+    if bucketed:
+        # Id 0 is padding only, and it only trails: the real length is the count of non-zeros.
+        def trim(ids, label):
+            length = tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1)
+            return ids[:length], label
+
+        ds = ds.map(trim, num_parallel_calls=autotune)
+    ds = ds.cache()
+    if shuffle:
+        ds = ds.shuffle(len(split.texts), seed=seed, reshuffle_each_iteration=True)
+    if bucketed:
+        sequence_length = vectorizer.get_config()["output_sequence_length"]
+        boundaries = _bucket_boundaries(sequence_length)
+        ds = ds.bucket_by_sequence_length(
+            lambda ids, label: tf.shape(ids)[0],
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        )
+    else:
+        ds = ds.batch(batch_size)
+    return ds.prefetch(autotune)

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_transformer.data.download import DatasetSpec, resolve
+from keras_transformer.layers.text import STRIP_CHARS, custom_standardization  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +49,6 @@ SPA_ENG_SPEC = DatasetSpec(
 START_TOKEN = "[start]"
 END_TOKEN = "[end]"
 
-# The book's choice: ASCII punctuation plus the Spanish "¿", keeping "[" and "]"
-# so that [start] and [end] survive standardization as whole tokens.
-STRIP_CHARS = string.punctuation.replace("[", "").replace("]", "") + "¿"
-_STRIP_PATTERN = f"[{re.escape(STRIP_CHARS)}]"
 
 
 class LoadedPairs(NamedTuple):
@@ -151,25 +148,6 @@ def wrap_target(spanish: str) -> str:
     if spanish.startswith(START_TOKEN + " ") and spanish.endswith(" " + END_TOKEN):
         return spanish
     return f"{START_TOKEN} {spanish} {END_TOKEN}"
-
-
-@keras.saving.register_keras_serializable(package="keras_transformer")
-def custom_standardization(input_string):
-    """Lowercase and strip punctuation and "¿", keeping "[" and "]" (tf.string in, same shape out).
-
-    Used as the target ``TextVectorization``'s ``standardize``; registered with
-    Keras (as ``"keras_transformer>custom_standardization"``) so a saved
-    vectorizer or model reloads with it, provided ``keras_transformer.data``
-    has been imported before ``keras.saving.load_model``.
-
-    Example::
-
-        custom_standardization(tf.constant(["[start] ¿Qué tal? [end]"]))
-        # -> [b"[start] qu\\xc3\\xa9 tal [end]"]
-    """
-    # utf-8 so that capitals such as "É" and "Á" are lowercased too.
-    lowercase = tf.strings.lower(input_string, encoding="utf-8")
-    return tf.strings.regex_replace(lowercase, _STRIP_PATTERN, "")
 
 
 def make_vectorizers(

@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_transformer.layers.attention import merge_masks
-from keras_transformer.layers.block import TransformerBlock, as_bool
+from keras_transformer.layers.block import TransformerBlock
+from keras_transformer.layers.masking import check_padding_mask
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
@@ -102,8 +103,15 @@ class TransformerDecoder(TransformerBlock):
         if caching and self.has_cross_attention and cross_attention_cache is None:
             cross_attention_cache = self.compute_cross_attention_cache(encoder_outputs)
         # Keras fills `mask` when `inputs` is the only tensor argument.
-        target_mask = as_bool(mask if inputs_mask is None else inputs_mask)
-        source_mask = as_bool(encoder_outputs_mask)
+        target_mask = check_padding_mask(
+            mask if inputs_mask is None else inputs_mask, inputs, "TransformerDecoder", "target (inputs) mask"
+        )
+        source_mask = check_padding_mask(
+            encoder_outputs_mask,
+            encoder_outputs if encoder_outputs is not None else encoder_outputs_mask,
+            "TransformerDecoder",
+            "encoder_outputs mask",
+        )
 
         self_mask = merge_masks(key_mask=None if caching else target_mask)
 

@@ -3,7 +3,8 @@
 import keras
 
 from keras_transformer.layers.attention import merge_masks
-from keras_transformer.layers.block import TransformerBlock, as_bool
+from keras_transformer.layers.block import TransformerBlock
+from keras_transformer.layers.masking import check_padding_mask
 
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
@@ -49,7 +50,7 @@ class TransformerEncoder(TransformerBlock):
         self.built = True
 
     def call(self, inputs, mask=None, padding_mask=None, attention_mask=None, training=None):
-        padding_mask = as_bool(mask if padding_mask is None else padding_mask)
+        padding_mask = check_padding_mask(mask if padding_mask is None else padding_mask, inputs, "TransformerEncoder")
         # Padding masks keys only, as the book and keras-hub do: outputs at
         # padded positions are computed but never read by a masked consumer.
         attention_mask = merge_masks(key_mask=padding_mask, attention_mask=attention_mask)

@@ -5,17 +5,17 @@ on the machine that has TensorFlow and the training runs under any Keras
 backend, e.g. JAX on a GPU:
 
     # 1. here: split, adapt the vectorizers, tokenize to arrays (a few MB)
-    python chapters/ch11_translation_accelerator.py prepare --data-dir ../shared/datasets/spa-eng.zip \
+    python tools/translation_arrays.py prepare --data-dir ../shared/datasets/spa-eng.zip \
         --out output/accel
     # 2. on the accelerator (KERAS_BACKEND=jax, no TensorFlow needed)
-    KERAS_BACKEND=jax python chapters/ch11_translation_accelerator.py train \
+    KERAS_BACKEND=jax python tools/translation_arrays.py train \
         --arrays output/accel/arrays.npz --out $OUT --epochs 30
     # 3. here: put the trained weights into the translator and evaluate on the test split
-    python chapters/ch11_translation_accelerator.py assemble --prepared output/accel \
+    python tools/translation_arrays.py assemble --prepared output/accel \
         --weights $OUT --out output/accel/trained
     # 3'. or, when the weights are too large to bring back (the GRU models:
     #     35M parameters): score the test outputs `train` wrote beside them
-    python chapters/ch11_translation_accelerator.py score --prepared output/accel \
+    python tools/translation_arrays.py score --prepared output/accel \
         --outputs $OUT --out output/accel/gru
 
 `train` ends by evaluating the best checkpoint on the test arrays: next-token

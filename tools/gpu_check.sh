@@ -3,11 +3,11 @@
 #
 #   benchmarks/gpu_check.sh ARRAYS.npz OUTDIR
 #
-# ARRAYS.npz comes from `chapters/ch11_translation_accelerator.py prepare` (run where
+# ARRAYS.npz comes from `tools/translation_arrays.py prepare` (run where
 # TensorFlow is). In this order, so the most valuable part finishes first:
 #   1. trains each of MODELS on the real pairs (book settings, EPOCHS epochs or until
 #      BUDGET seconds each), evaluates the best checkpoint on the test arrays and writes
-#      OUTDIR/MODEL/{history.json,test_outputs.npz} (`ch11_translation_accelerator.py score`
+#      OUTDIR/MODEL/{history.json,test_outputs.npz} (`translation_arrays.py score`
 #      turns these into BLEU/chrF where TensorFlow is); the transformer's weights too;
 #   2. benchmarks decoding (bench_decode.py) on DECODE_WEIGHTS, or on the transformer
 #      trained in step 1;
@@ -57,7 +57,7 @@ for MODEL in $MODELS; do
   WEIGHTS=$([ "$MODEL" = transformer ] || echo --no-weights)
   TRAIN_LIMIT_S=$(limit "${TRAIN_TIMEOUT:-$((BUDGET + 150))}")
   # stop inside an epoch in time to evaluate (EVAL_RESERVE seconds) before the step's limit
-  timeout "$TRAIN_LIMIT_S" "$PY" chapters/ch11_translation_accelerator.py train \
+  timeout "$TRAIN_LIMIT_S" "$PY" tools/translation_arrays.py train \
     --arrays "$ARRAYS" --model "$MODEL" --out "$OUT/$MODEL" --epochs "${EPOCHS:-30}" \
     --time-budget "$BUDGET" --hard-time-limit $(( TRAIN_LIMIT_S - ${EVAL_RESERVE:-75} > 10 ? TRAIN_LIMIT_S - ${EVAL_RESERVE:-75} : 10 )) \
     $WEIGHTS $LIMIT > "$OUT/train-$MODEL.log" 2>&1
