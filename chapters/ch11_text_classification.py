@@ -12,12 +12,10 @@ model of raw strings). Rerun the same command after a kill to resume.
 """
 
 import argparse
-import shlex
-import sys
 
-from keras_transformer import distribute
-from keras_transformer.models.classifiers import BOOK_EPOCHS, MODEL_NAMES
-from keras_transformer.training import add_optimizer_arguments, add_training_arguments, default_output_dir
+from keras_transformer import distribute, training
+from keras_transformer.models.classifiers import BOOK_EPOCHS, BOOK_TEST_ACCURACY, MODEL_NAMES
+from keras_transformer.training import add_optimizer_arguments, add_training_arguments
 
 
 def parse_args(argv=None):
@@ -95,46 +93,61 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from keras_transformer.models.classifiers import train_and_evaluate
+    import tensorflow as tf
 
-    output_dir = args.output_dir or default_output_dir("ch11_text_classification", args.model)
-    results = train_and_evaluate(
-        args.model,
-        output_dir,
-        data_dir=args.data_dir,
-        source=args.source,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        seed=args.seed,
-        validation_split=args.validation_split,
-        deterministic=args.deterministic,
-        trim_padding=not args.fixed_padding,
-        command=shlex.join([sys.executable.rsplit("/", 1)[-1], *sys.argv]) if argv is None else shlex.join(argv),
-        vocab_size=args.vocab_size,
-        sequence_length=args.sequence_length,
-        embed_dim=args.embed_dim,
-        num_heads=args.num_heads,
-        dense_dim=args.dense_dim,
-        key_dim=args.key_dim,
-        dropout=args.dropout,
-        encoder_dropout=args.encoder_dropout,
-        embedding_dropout=args.embedding_dropout,
-        token_dropout=args.token_dropout,
-        pooling=args.pooling,
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        ema_momentum=args.ema,
-        strategy=args.strategy,
-        tpu=args.tpu,
-        precision=args.precision,
-        jit_compile=args.jit_compile,
-        lr_schedule=args.lr_schedule,
-    )
-    print(
-        f"{args.model}: test accuracy {results['test_accuracy']:.4f} "
-        f"(best epoch {results['best_epoch']} of {results['epochs_run']}); files in {output_dir}"
-    )
+    from keras_transformer.data.imdb import load_imdb_texts, make_dataset, make_vectorizer
+    from keras_transformer.models import build_classifier, end_to_end
+
+    epochs = BOOK_EPOCHS[args.model] if args.epochs is None else args.epochs
+    run = training.TrainingRun(args.output_dir or training.default_output_dir("ch11_text_classification", args.model))
+    distribute.set_precision(args.precision)
+    strategy = distribute.make_strategy(args.strategy, args.tpu)
+    batch_size = distribute.global_batch_size(args.batch_size, strategy)
+    training.set_seed(args.seed, args.deterministic)
+
+    # The data: 20% of the training reviews held out; the vocabulary from training text only.
+    train, val, test = load_imdb_texts(args.data_dir, source=args.source, seed=args.seed,
+                                       validation_split=args.validation_split)
+    vectorizer = make_vectorizer(args.model, args.vocab_size, args.sequence_length)
+    vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(train.texts)).batch(512))
+    counter = training.EpochCounter(seed=args.seed)
+
+    def dataset(split, shuffle=False):
+        return make_dataset(args.model, vectorizer, split, batch_size, shuffle=shuffle, seed=args.seed,
+                            trim_padding=not args.fixed_padding, epoch=counter.variable) if split.texts else None
+
+    sizes = dict(vocab_size=args.vocab_size, sequence_length=args.sequence_length, embed_dim=args.embed_dim,
+                 num_heads=args.num_heads, dense_dim=args.dense_dim, key_dim=args.key_dim, dropout=args.dropout,
+                 encoder_dropout=args.encoder_dropout, embedding_dropout=args.embedding_dropout,
+                 token_dropout=args.token_dropout, pooling=args.pooling)
+    decay_steps = None  # a cosine schedule's length: the run's batches
+    if run.needs_training:
+        train_ds = dataset(train, shuffle=True)
+        decay_steps = training.count_batches(train_ds) * epochs if args.lr_schedule == "cosine" else None
+        with distribute.strategy_scope(strategy):  # the vectorizer was adapted outside it
+            model = build_classifier(args.model, **sizes, optimizer=args.optimizer, learning_rate=args.learning_rate,
+                                     decay_steps=decay_steps, weight_decay=args.weight_decay, ema_momentum=args.ema)
+            if args.jit_compile != "auto":  # "auto": what compile() chose
+                model.jit_compile = distribute.jit_compile_setting(args.jit_compile)
+        run.fit(model, train_ds, epochs, validation_data=dataset(val), strategy=strategy,
+                callbacks=[counter], swap_ema=args.ema is not None)
+
+    # The best epoch on the test set, then as a model of raw strings.
+    best = run.best_model()
+    test_loss, test_accuracy = best.evaluate(dataset(test))
+    training.save_model(end_to_end(vectorizer, best), run.output_dir / "end_to_end.keras")
+    results = run.finish({
+        "chapter": "text_classification",
+        "model": args.model,
+        "book": {"test_accuracy": BOOK_TEST_ACCURACY[args.model], "epochs": BOOK_EPOCHS[args.model]},
+        "test": {"accuracy": float(test_accuracy), "loss": float(test_loss)},
+        "settings": {**vars(args), "epochs": epochs, "decay_steps": decay_steps, "replicas": strategy.num_replicas_in_sync,
+                     "train_val_test": [len(train.texts), len(val.texts), len(test.texts)]},
+        "command": training.command_line(argv),
+    }, title=f"IMDB, {args.model}")
+    print(f"{args.model}: test accuracy {test_accuracy:.4f} (best epoch {results['training']['best_epoch']} "
+          f"of {results['training']['epochs_run']}); files in {run.output_dir}")
+    return results
 
 
 if __name__ == "__main__":

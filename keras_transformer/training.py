@@ -1,41 +1,64 @@
-"""What every chapter script does around `model.fit`: options, seeds, callbacks, curves.
+"""The one training path of the chapter scripts: `model.fit` plus the callbacks a run needs.
 
-Keeping this in one place means the IMDB and translation scripts resume,
-checkpoint, log and plot the same way.
+A run lives in one folder. `TrainingRun(output_dir)` looks at what is there
+and knows what is left to do: a fresh run, a run killed mid-training (resume
+from the last finished epoch), or a run killed after training (only the
+evaluation and saving are left). Every file it writes is written whole or
+not at all (written beside, then renamed).
+
+    run = TrainingRun("output/ch11_text_classification/transformer")
+    counter = EpochCounter()
+    train_ds = make_dataset(..., shuffle=True, seed=1337, epoch=counter.variable)
+    if run.needs_training:
+        run.fit(model, train_ds, epochs=20, validation_data=val_ds, callbacks=[counter])
+    best = run.best_model()
+    run.finish({"test": {"accuracy": best.evaluate(test_ds)[1]}}, title="IMDB")
+
+Files: `best.keras` (best validation epoch, or last without validation),
+`history.csv` (the whole run, resumes included), `curves.png`,
+`results.json` (one schema for both chapters, see `TrainingRun.finish`),
+`resume/` while training, `trained.json` once training is over.
 """
 
+import csv
+import datetime
+import io
 import json
 import math
 import os
+import platform
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import keras
 
+from keras_transformer import distribute
+
+FILES = ("best.keras", "history.csv", "curves.png", "results.json", "trained.json")
+
+
+# -- options every chapter script shares ----------------------------------
+
 
 def add_training_arguments(parser, epochs, batch_size):
-    """Add the options every chapter script shares to an argparse parser."""
+    """Add --epochs, --batch-size, --data-dir, --output-dir, --seed, --deterministic."""
     parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default {batch_size})")
     parser.add_argument(
-        "--batch-size", type=int, default=batch_size, help=f"batch size (default {batch_size})"
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
+        "--data-dir", default=None,
         help="local copy of the dataset: the archive or its extracted folder "
         "(default: $KERAS_TRANSFORMER_DATA_DIR, else download to the Keras cache)",
     )
     parser.add_argument(
-        "--output-dir",
-        default=None,
-        help="where the checkpoint, resume state, results JSON, curves PNG and "
-        "saved model go (default: output/<script>/<model>)",
+        "--output-dir", default=None,
+        help="where the checkpoint, resume state, results JSON, curves PNG and saved model go "
+        "(default: output/<script>/<model>)",
     )
     parser.add_argument("--seed", type=int, default=1337, help="seed for every random generator (default 1337)")
     parser.add_argument(
-        "--deterministic",
-        action="store_true",
+        "--deterministic", action="store_true",
         help="also make TensorFlow ops deterministic (bit-identical reruns, slower)",
     )
     return parser
@@ -48,8 +71,7 @@ def add_optimizer_arguments(parser):
         help="optimizer (default rmsprop, the book's)",
     )
     parser.add_argument(
-        "--learning-rate", type=float, default=None,
-        help="starting learning rate (default: the optimizer's, 0.001)",
+        "--learning-rate", type=float, default=None, help="starting learning rate (default: the optimizer's, 0.001)"
     )
     parser.add_argument(
         "--lr-schedule", choices=("constant", "cosine"), default="constant",
@@ -58,13 +80,17 @@ def add_optimizer_arguments(parser):
     return parser
 
 
-def count_batches(dataset):
-    """Batches in one pass over a finite ``tf.data.Dataset`` (it is iterated once).
+def default_output_dir(script, model_name):
+    return Path("output") / script / model_name
 
-    For a cosine schedule's length: batches by length (``bucket_by_sequence_length``)
-    are as many whatever the shuffle, since each bucket's size does not depend on it.
-    """
-    return int(dataset.reduce(0, lambda count, _: count + 1))
+
+def command_line(argv=None):
+    """The command that started this run, as a shell would take it back."""
+    import shlex
+
+    if argv is None:
+        return shlex.join([Path(sys.executable).name, *sys.argv])
+    return shlex.join(["python", sys.argv[0], *argv])
 
 
 def set_seed(seed, deterministic=False):
@@ -81,14 +107,12 @@ def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_
 
     Args:
         name: any name ``keras.optimizers.get`` knows (book: ``"rmsprop"``).
-        learning_rate: starting rate; None keeps the optimizer's default
-            (0.001 for rmsprop and adam).
-        decay_steps: if given, the rate follows a cosine from
-            ``learning_rate`` (default 0.001) down to zero over this many
-            steps (the book keeps it constant).
+        learning_rate: starting rate; None keeps the optimizer's default (0.001).
+        decay_steps: if given, the rate follows a cosine from ``learning_rate``
+            (default 0.001) down to zero over this many steps.
         weight_decay: decoupled weight decay (e.g. 0.01 with ``"adamw"``).
         ema_momentum: also keep a moving average of the weights with this
-            momentum (swap it in with ``keras.callbacks.SwapEMAWeights``).
+            momentum (``TrainingRun.fit(..., swap_ema=True)`` validates with it).
 
     Returns:
         The name itself when nothing is configured (Keras builds the default),
@@ -110,65 +134,67 @@ def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_
     return keras.optimizers.get({"class_name": name, "config": config})
 
 
-def training_callbacks(output_dir, monitor="val_accuracy", mode="max"):
-    """Best-checkpoint, resume-after-kill, NaN stop and a CSV log under output_dir.
+def count_batches(dataset):
+    """Batches in one pass of a finite dataset: its cardinality if known, else counted."""
+    known = int(dataset.cardinality())
+    return known if known >= 0 else int(dataset.reduce(0, lambda count, _: count + 1))
 
-    The checkpoint keeps the best epoch by `monitor` (the book keeps the best
-    validation model); with ``monitor=None`` (no validation data) it keeps the
-    last epoch. `BackupAndRestore` state lets a rerun of the same
-    command continue from the last finished epoch after the process is killed.
+
+# -- writing files whole ----------------------------------------------------
+
+
+def replace_atomically(path, write):
+    """Call `write(partial_path)`, then rename the result onto `path`.
+
+    A kill leaves either the old file or the new one, never half of one.
+    Works for files and folders (a folder's old copy is removed first).
     """
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    return [
-        keras.callbacks.BackupAndRestore(str(output_dir / "resume"), delete_checkpoint=True),
-        keras.callbacks.ModelCheckpoint(
-            str(output_dir / "best.keras"), monitor=monitor or "loss", mode=mode if monitor else "min",
-            save_best_only=monitor is not None,
-        ),
-        StopOnNaN(output_dir / "best.keras"),
-        keras.callbacks.CSVLogger(str(output_dir / "history.csv"), append=True),
-    ]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".partial-{path.stem}{path.suffix}")
+    _remove(partial)
+    write(partial)
+    if partial.is_dir() and path.exists():
+        old = path.with_name(f".old-{path.name}")
+        _remove(old)
+        os.replace(path, old)
+        os.replace(partial, path)
+        _remove(old)
+    else:
+        os.replace(partial, path)
+    return path
 
 
-class StopOnNaN(keras.callbacks.Callback):
-    """Stop at the first NaN or infinite loss, saying so and where the good model is.
+def _remove(path):
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
 
-    The best checkpoint is never overwritten by a NaN epoch (a NaN validation
-    loss or accuracy never counts as an improvement), so it stays the last
-    good model.
-    """
 
-    def __init__(self, checkpoint_path):
-        super().__init__()
-        self.checkpoint_path = Path(checkpoint_path)
-        self.stopped_at = None
+def write_json(path, data):
+    """Write a JSON file atomically."""
+    return replace_atomically(path, lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.stopped_at = batch
-            self.model.stop_training = True
-            where = (
-                f"the best checkpoint {self.checkpoint_path} is intact"
-                if self.checkpoint_path.exists()
-                else "no checkpoint had been written yet"
-            )
-            print(
-                f"\nTraining stopped: the loss became {loss} at batch {batch}; {where}. "
-                "Try a lower learning rate or --precision float32.",
-                file=sys.stderr,
-            )
+
+def save_model(model, path):
+    """`model.save(path)` (a `.keras` file), atomically."""
+    return replace_atomically(path, lambda p: model.save(p))
+
+
+def read_history_csv(path):
+    """The run's history from `history.csv`, as `History.history`; `NA` entries left out."""
+    history = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key != "epoch" and value not in ("NA", ""):
+                    history.setdefault(key, []).append(float(value))
+    return history
 
 
 def plot_history(history, path, metric="accuracy", title=None):
-    """Training and validation curves, as the book plots them, to a PNG.
-
-    Args:
-        history: a dict like `History.history` ({"loss": [...], "val_loss": [...]}).
-        path: where to write the PNG.
-        metric: the metric plotted beside the loss.
-    """
+    """Training and validation curves, as the book plots them, to a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -189,33 +215,242 @@ def plot_history(history, path, metric="accuracy", title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    replace_atomically(path, lambda p: fig.savefig(p, dpi=100, format="png"))
     plt.close(fig)
 
 
-def read_history_csv(path):
-    """The whole run's history from the CSV log (survives resumes).
+def machine():
+    """The machine and versions a result was measured with."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
+            "python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend()}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
 
-    Keras's CSV log writes ``NA`` in the ``val_*`` columns of a run without
-    validation data; those entries are left out.
+        info.update(tensorflow=tf.__version__, gpus=[d.name for d in tf.config.list_physical_devices("GPU")])
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        info.update(jax=jax.__version__, gpus=[d.device_kind for d in jax.devices() if d.platform == "gpu"])
+    return info
+
+
+# -- callbacks ----------------------------------------------------------------
+
+
+class EpochCounter(keras.callbacks.Callback):
+    """Holds the epoch being trained in a `tf.Variable` that a data pipeline reads.
+
+    Give `variable` to a dataset builder (`epoch=`) and this callback to
+    `fit`: each epoch's shuffle order is then a function of (seed, epoch).
+    With `seed`, the model's random draws (dropout, token dropout) restart
+    from a state set by (seed, epoch) too. A resumed run then repeats exactly
+    what an uninterrupted one does (the backup keeps weights and optimizer,
+    not random states).
     """
-    import csv
 
-    history = {}
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                if key != "epoch" and value not in ("NA", ""):
-                    history.setdefault(key, []).append(float(value))
-    return history
+    def __init__(self, seed=None):
+        super().__init__()
+        import tensorflow as tf
+
+        self.seed = seed
+        self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import numpy as np
+
+        self.variable.assign(epoch)
+        if self.seed is None:
+            return
+        states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]
+        for index, state in enumerate(states):
+            start = (int(self.seed) * 1_000_003 + epoch * 7_919 + index) % (2**31 - 1)
+            state.assign(np.array([start, index], dtype=keras.backend.standardize_dtype(state.dtype)))
 
 
-def write_json(path, data):
-    """Write a results JSON atomically (never a half-written file)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+class StopOnNaN(keras.callbacks.Callback):
+    """Stop at the first NaN or infinite loss, saying so and where the good model is."""
+
+    def __init__(self, checkpoint_path):
+        super().__init__()
+        self.checkpoint_path = Path(checkpoint_path)
+        self.stopped_at = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stopped_at = batch
+            self.model.stop_training = True
+            where = (f"the best checkpoint {self.checkpoint_path} is intact" if self.checkpoint_path.exists()
+                     else "no checkpoint had been written yet")
+            print(f"\nTraining stopped: the loss became {loss} at batch {batch}; {where}. "
+                  "Try a lower learning rate or --precision float32.", file=sys.stderr)
+
+
+class _RunLog(keras.callbacks.Callback):
+    """Epoch time, the best checkpoint and `history.csv`, each written whole at every epoch end.
+
+    Runs after `BackupAndRestore`, so at `on_train_begin` the model knows the
+    epoch it resumes at: the history is cut to the epochs before it (an
+    epoch killed before its backup is trained again and logged once), and the
+    best score so far is taken from it (a worse epoch after a resume never
+    overwrites the best checkpoint).
+    """
+
+    def __init__(self, output_dir, monitor):
+        super().__init__()
+        self.output_dir = Path(output_dir)
+        self.monitor = monitor  # None: keep the last epoch
+
+    def on_train_begin(self, logs=None):
+        first_epoch = getattr(self.model, "_initial_epoch", None) or 0
+        path = self.output_dir / "history.csv"
+        self.rows = list(csv.DictReader(open(path, newline="")))[:first_epoch] if path.exists() else []
+        scores = [float(r[self.monitor]) for r in self.rows if self.monitor and r.get(self.monitor) not in (None, "", "NA")]
+        self.best = max(scores) if scores else -math.inf
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {}, epoch_seconds=time.perf_counter() - self.start)
+        score = logs.get(self.monitor) if self.monitor else None
+        if self.monitor is None or (score is not None and math.isfinite(score) and score > self.best):
+            self.best = score if score is not None else self.best
+            save_model(self.model, self.output_dir / "best.keras")
+        self.rows.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
+        keys = sorted({k for row in self.rows for k in row} - {"epoch"})
+
+        def write(partial):
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, ["epoch", *keys], restval="NA")
+            writer.writeheader()
+            writer.writerows(self.rows)
+            partial.write_text(buffer.getvalue())
+
+        replace_atomically(self.output_dir / "history.csv", write)
+
+
+# -- the run ----------------------------------------------------------------
+
+
+class TrainingRun:
+    """One chapter run in `output_dir`: what is done, what is left, and its files.
+
+    - `needs_training`: no finished training here (a fresh run, or one to
+      resume from `resume/`). A folder holding a finished run
+      (`results.json`) starts over: its files are removed.
+    - after a kill during evaluation or saving, `needs_training` is False and
+      `trained.json` tells what the training did.
+    - `rescore=True`: evaluate the checkpoint already there again (a finished
+      run's files are kept; nothing is trained).
+    """
+
+    def __init__(self, output_dir, rescore=False):
+        self.start = time.perf_counter()
+        # Only the chief of a multi-worker run writes into output_dir.
+        self.output_dir = Path(distribute.worker_output_dir(output_dir))
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.rescore = bool(rescore)
+        if self.rescore and not (self.output_dir / "best.keras").exists():
+            raise SystemExit(f"No checkpoint in {self.output_dir}; train first.")
+        done = (self.output_dir / "results.json").exists()
+        self.resumed = self.rescore or (
+            not done and ((self.output_dir / "resume").exists() or self.trained_path.exists()))
+        if not self.resumed:  # a fresh run: whatever is here belongs to another run
+            for name in (*FILES, "resume"):
+                _remove(self.output_dir / name)
+
+    @property
+    def trained_path(self):
+        return self.output_dir / "trained.json"
+
+    @property
+    def needs_training(self):
+        return not (self.rescore or self.trained_path.exists())
+
+    def fit(self, model, train_data, epochs, validation_data=None, monitor="val_accuracy", strategy=None,
+            callbacks=(), swap_ema=False, verbose="auto", **fit_options):
+        """`model.fit` with resume, the best checkpoint, a NaN stop and the whole history.
+
+        Args:
+            model: a compiled model (built inside `strategy`'s scope, if any).
+            train_data: a dataset of known cardinality (the progress bar's length).
+            epochs: epochs of the whole run (a resumed run trains the rest).
+            validation_data: scored after every epoch; None keeps the last epoch.
+            monitor: the validation score the best checkpoint maximizes.
+            strategy: a `tf.distribute` strategy (see `keras_transformer.distribute`).
+            callbacks: more callbacks, e.g. an `EpochCounter`.
+            swap_ema: validate and checkpoint the optimizer's weight average.
+            fit_options: passed on to `model.fit` (e.g. `batch_size` for arrays).
+        """
+        nan = StopOnNaN(self.output_dir / "best.keras")
+        # Order matters: restore first (it sets the epoch to resume at), then
+        # the EMA swap (validation and checkpoint see the averaged weights).
+        steps = [keras.callbacks.BackupAndRestore(str(self.output_dir / "resume"), delete_checkpoint=False,
+                                                  double_checkpoint=True)]
+        steps += [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if swap_ema else []
+        steps += [_RunLog(self.output_dir, monitor if validation_data is not None else None), nan, *callbacks]
+        fit_options.setdefault("shuffle", False)  # datasets come shuffled (Keras warns otherwise)
+        distribute.fit(model, train_data, strategy, validation_data=validation_data, epochs=epochs,
+                       callbacks=steps, verbose=verbose, **fit_options)
+        history = read_history_csv(self.output_dir / "history.csv")
+        write_json(self.trained_path, {"epochs_requested": epochs, "stopped_on_nan": nan.stopped_at is not None,
+                                       "monitor": monitor if validation_data is not None else None,
+                                       "epochs_run": len(history.get("loss", []))})
+        _remove(self.output_dir / "resume")  # after trained.json: a kill in between still finishes
+
+    def best_model(self, compile=True):
+        """The best checkpoint, loaded with `safe_mode=True`."""
+        path = self.output_dir / "best.keras"
+        if not path.exists():
+            raise SystemExit(f"No checkpoint at {path}; train first.")
+        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+
+    def summary(self):
+        """What the training did, from `history.csv` and `trained.json`."""
+        history = read_history_csv(self.output_dir / "history.csv") if (self.output_dir / "history.csv").exists() else {}
+        trained = json.loads(self.trained_path.read_text()) if self.trained_path.exists() else {}
+        monitor = trained.get("monitor")
+        scores = history.get(monitor, []) if monitor else []
+        seconds = sorted(history.get("epoch_seconds", []))
+        epochs_run = len(history.get("loss", []))
+        return {
+            "epochs_requested": trained.get("epochs_requested"),
+            "epochs_run": epochs_run,
+            "monitor": monitor,
+            "best_epoch": scores.index(max(scores)) + 1 if scores else epochs_run,
+            "best_monitor": max(scores) if scores else None,
+            "stopped_on_nan": trained.get("stopped_on_nan", False),
+            "train_seconds": float(sum(seconds)),
+            "seconds_per_epoch_median": float(seconds[len(seconds) // 2]) if seconds else None,
+        }, history
+
+    def finish(self, results, title=None):
+        """Write `curves.png` and `results.json` (last: its presence means the run is over).
+
+        `results.json` holds `training` (see `summary`), then whatever the
+        chapter adds (`model`, `chapter`, `test`, `settings`, ...), the
+        wall time, whether the run resumed, the date and the machine.
+        """
+        training, history = self.summary()
+        if history:
+            plot_history(history, self.output_dir / "curves.png", title=title)
+        results = {
+            **results,
+            "training": training,
+            "wall_time_s": time.perf_counter() - self.start,
+            "resumed": self.resumed,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine(),
+        }
+        write_json(self.output_dir / "results.json", results)
+        return results
 
 
 class Timer:
@@ -229,17 +464,20 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-def default_output_dir(script, model_name):
-    return Path("output") / script / model_name
-
-
 __all__ = [
+    "EpochCounter",
+    "StopOnNaN",
     "Timer",
+    "TrainingRun",
+    "add_optimizer_arguments",
     "add_training_arguments",
+    "count_batches",
     "default_output_dir",
+    "make_optimizer",
     "plot_history",
     "read_history_csv",
+    "replace_atomically",
+    "save_model",
     "set_seed",
-    "training_callbacks",
     "write_json",
 ]

@@ -181,7 +181,7 @@ def test_ema_run_validates_and_keeps_the_averaged_weights(tmp_path):
             "--learning-rate", "0.01", "--ema", "1.0", "--batch-size", "4"]
     _load_script().main(argv)
     results = json.loads((out / "results.json").read_text())
-    assert results["settings"]["ema_momentum"] == 1.0 and results["settings"]["optimizer"] == "adamw"
+    assert results["settings"]["ema"] == 1.0 and results["settings"]["optimizer"] == "adamw"
     best = keras.models.load_model(out / "best.keras", safe_mode=True)
     assert best.optimizer.use_ema and type(best.optimizer).__name__ == "AdamW"
     index = next(i for i, v in enumerate(best.trainable_variables) if v is best.layers[-1].bias)
@@ -189,7 +189,7 @@ def test_ema_run_validates_and_keeps_the_averaged_weights(tmp_path):
     raw = float(ops.convert_to_numpy(best.optimizer._model_variables_moving_average[index])[0])
     assert abs(saved) == pytest.approx(0.01, rel=1e-3)
     assert abs(raw - saved) > 1e-3
-    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0
 
 
 def test_masked_max_pooling_takes_the_mask_from_the_embedding_in_a_model():
@@ -286,8 +286,8 @@ def test_script_runs_end_to_end_on_a_tiny_imdb_folder(tmp_path):
     assert results["model"] == "transformer-positional"
     # The cosine decay spans the run: one epoch of batches (20 reviews in length buckets).
     assert results["settings"]["lr_schedule"] == "cosine" and 1 <= results["settings"]["decay_steps"] <= 20
-    assert results["epochs_run"] == 1 and results["best_epoch"] == 1
-    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert results["training"]["epochs_run"] == 1 and results["training"]["best_epoch"] == 1
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0
     assert results["settings"]["train_val_test"] == [20, 4, 24]
     assert "--epochs 1" in results["command"] and results["machine"]["cpu_count"] >= 1
     assert (out / "curves.png").read_bytes()[:4] == b"\x89PNG"
@@ -304,11 +304,12 @@ def test_script_without_validation_trains_on_all_reviews_and_keeps_the_last_epoc
     _load_script().main(argv)
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["train_val_test"] == [24, 0, 24]
-    assert results["epochs_run"] == 2 and results["best_epoch"] == 2 and results["best_val_accuracy"] is None
+    assert results["training"]["epochs_run"] == 2 and results["training"]["best_epoch"] == 2
+    assert results["training"]["best_monitor"] is None
     # The checkpoint is the last epoch's model: it scores the test set as the run did.
     saved = keras.models.load_model(out / "best.keras", safe_mode=True)
     assert saved.optimizer.iterations.numpy() > 0
-    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0
 
 
 def test_bag_of_words_names_get_vectors_and_sequence_names_get_ids():

@@ -235,8 +235,9 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     for name in ("results.json", "curves.png", "attention.png", "best.keras", "translator/model.keras"):
         assert (out / name).exists(), name
     saved = json.loads((out / "results.json").read_text())
-    assert saved["epochs_run"] == 1 and saved["test_pairs"] == 36 and saved["bleu_chrf_pairs"] == 8
-    assert 0.0 <= saved["test_accuracy_tokens"] <= 1.0 and 0.0 <= saved["test_accuracy_keras"] <= 1.0
+    assert saved["training"]["epochs_run"] == 1 and saved["test"]["pairs"] == 36
+    assert saved["test"]["bleu_chrf_pairs"] == 8 and saved["chapter"] == "translation"
+    assert 0.0 <= saved["test"]["accuracy_tokens"] <= 1.0 and 0.0 <= saved["test"]["accuracy_keras"] <= 1.0
     assert len(saved["samples"]) == 3 and results["model"] == "transformer"
     # The cosine schedule spans exactly the batches the run trained on: the rate ends at zero.
     optimizer = keras.saving.load_model(out / "best.keras").optimizer
@@ -246,7 +247,7 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     assert reloaded.translate([s["english"] for s in saved["samples"]]) == [
         s["model"] for s in saved["samples"]
     ]
-    assert saved["decoding"] == "greedy"
+    assert saved["test"]["decoding"] == "greedy"
     # The same checkpoint scored again with beam search: same accuracies, beam translations.
     # (The decoders of a tiny model may agree, so the settings that reach them are recorded too.)
     asked = []
@@ -258,9 +259,9 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
         "--method", "beam", "--beam-size", "3", "--length-penalty", "0",
     ])
     beam = json.loads((out / "results.json").read_text())
-    assert beam["decoding"] == "beam 3, length penalty 0"
+    assert beam["test"]["decoding"] == "beam 3, length penalty 0"
     assert asked[-1] == {"method": "beam", "beam_size": 3, "length_penalty": 0.0}
-    assert beam["test_accuracy_keras"] == saved["test_accuracy_keras"] and beam["bleu_chrf_pairs"] == 8
+    assert beam["test"]["accuracy_keras"] == saved["test"]["accuracy_keras"] and beam["test"]["bleu_chrf_pairs"] == 8
     english = [s["english"] for s in beam["samples"]]
     assert reloaded.translate(english, method="beam", beam_size=3, length_penalty=0.0) == [
         s["model"] for s in beam["samples"]

@@ -23,7 +23,6 @@ import keras
 from keras_transformer.data.imdb import make_vectorizer
 from keras_transformer.models import build_classifier
 from keras_transformer.models.classifiers import BAG_OF_WORDS, BOOK_EPOCHS, SEQUENCE, check_name
-from keras_transformer.models.classifiers import _EpochTimer, _machine, _run_summary
 
 
 def export_token_arrays(path, data_dir=None, source="archive", seed=1337, vocab_size=20000, sequence_length=600):
@@ -66,8 +65,6 @@ class _Deadline(keras.callbacks.Callback):
         self.stopped = False
 
     def on_epoch_end(self, epoch, logs=None):
-        import time
-
         if self.deadline is not None and time.time() > self.deadline:
             self.stopped = True
             self.model.stop_training = True
@@ -75,65 +72,40 @@ class _Deadline(keras.callbacks.Callback):
 
 def train_on_arrays(name, arrays_path, output_dir, epochs=None, batch_size=32, seed=1337, deadline=None,
                     command=None, verbose="auto", **model_kwargs):
-    """Train sequence model ``name`` on :func:`export_token_arrays` output; any backend.
+    """Train sequence model ``name`` on :func:`export_token_arrays` output, on any backend.
 
-    Keeps the best validation epoch's weights (``best.weights.h5``),
-    evaluates them on the test set and writes ``results.json`` and
-    ``history.csv`` under ``output_dir``. Every review is padded to the
-    exported length (fixed shapes compile once under XLA). ``deadline``
-    (seconds since the epoch) stops training after the epoch that passes
-    it; ``results.json`` then says so and how many epochs ran.
+    The package's one training path (``TrainingRun``) on NumPy arrays: best
+    validation epoch in ``best.keras``, resume after a kill, ``results.json``
+    with the test accuracy. Every review is padded to the exported length
+    (fixed shapes compile once under XLA).
     """
-    import datetime
-    import time
-    from pathlib import Path
-
     import numpy as np
 
-    from keras_transformer.training import read_history_csv, write_json
+    from keras_transformer.training import TrainingRun
 
     check_name(name)
     if name in BAG_OF_WORDS:
-        raise ValueError(f"train_on_arrays takes sequence models only, not {name!r}; use train_and_evaluate.")
-    start = time.perf_counter()
+        raise ValueError(f"train_on_arrays takes sequence models only, not {name!r}.")
     epochs = BOOK_EPOCHS[name] if epochs is None else int(epochs)
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in ("history.csv", "best.weights.h5", "results.json"):
-        if (output_dir / stale).exists():
-            (output_dir / stale).unlink()
+    run = TrainingRun(output_dir)
     keras.utils.set_random_seed(seed)
     data = np.load(arrays_path)
     x = {k: data[f"x_{k}"].astype("int32") for k in ("train", "val", "test")}
     y = {k: data[f"y_{k}"].astype("float32") for k in ("train", "val", "test")}
-    model = build_classifier(name, **model_kwargs)
     stopper = _Deadline(deadline)
-    callbacks = [
-        _EpochTimer(),
-        keras.callbacks.ModelCheckpoint(
-            str(output_dir / "best.weights.h5"), monitor="val_accuracy", mode="max",
-            save_best_only=True, save_weights_only=True,
-        ),
-        keras.callbacks.CSVLogger(str(output_dir / "history.csv")),
-        stopper,
-    ]
-    model.fit(x["train"], y["train"], validation_data=(x["val"], y["val"]), epochs=epochs,
-              batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=verbose)
-    model.load_weights(output_dir / "best.weights.h5")
-    test_loss, test_accuracy = model.evaluate(x["test"], y["test"], batch_size=batch_size, verbose=verbose)
-    history = read_history_csv(output_dir / "history.csv")
-    results = {
-        **_run_summary(name, history, test_loss, test_accuracy, epochs),
+    if run.needs_training:
+        model = build_classifier(name, **model_kwargs)
+        run.fit(model, x["train"], epochs, validation_data=(x["val"], y["val"]), callbacks=[stopper],
+                verbose=verbose, y=y["train"], batch_size=batch_size, shuffle=True)
+    test_loss, test_accuracy = run.best_model().evaluate(x["test"], y["test"], batch_size=batch_size, verbose=verbose)
+    return run.finish({
+        "chapter": "text_classification", "model": name,
+        "test": {"accuracy": float(test_accuracy), "loss": float(test_loss)},
         "stopped_by_deadline": stopper.stopped,
-        "wall_time_s": time.perf_counter() - start,
         "settings": {"batch_size": batch_size, "seed": seed, "trim_padding": False,
                      "train_val_test": [len(y["train"]), len(y["val"]), len(y["test"])], **model_kwargs},
         "command": command,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine(),
-    }
-    write_json(output_dir / "results.json", results)
-    return results
+    })
 
 
 def parse_args(argv=None):
@@ -164,7 +136,6 @@ def main(argv=None):
     args = parse_args(argv)
     from pathlib import Path
 
-
     if args.command == "export":
         print(export_token_arrays(args.path, data_dir=args.data_dir, seed=args.seed))
         return
@@ -179,8 +150,9 @@ def main(argv=None):
             seed=args.seed, deadline=deadline, command=command, verbose=2,
             learning_rate=args.learning_rate, encoder_dropout=args.encoder_dropout,
         )
-        print(f"{name}: test accuracy {results['test_accuracy']:.4f}, best epoch {results['best_epoch']} "
-              f"of {results['epochs_run']}, {results['seconds_per_epoch_median']:.1f} s/epoch", flush=True)
+        trained = results["training"]
+        print(f"{name}: test accuracy {results['test']['accuracy']:.4f}, best epoch {trained['best_epoch']} "
+              f"of {trained['epochs_run']}, {trained['seconds_per_epoch_median']:.1f} s/epoch", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from keras_transformer.data.download import DatasetSpec, resolve
+from keras_transformer.data.pipeline import batched
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SPEC = DatasetSpec(
@@ -277,18 +278,22 @@ def _bucket_boundaries(sequence_length, width=32):
     return list(range(width, sequence_length, width))
 
 
-def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True):
+def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True, epoch=None):
     """A ``tf.data`` pipeline of `(vectorized text, label)` for model ``name``.
 
     ``split`` has ``.texts`` and ``.labels`` (see ``load_imdb_texts``).
     Bag-of-words vectors are computed on the fly (caching 20,000-wide floats
-    would cost gigabytes). Token ids are computed once and cached. For the
+    would cost gigabytes). Token ids are computed once. For the
     padding-invariant models (``PADDING_INVARIANT``) and ``trim_padding=True``,
     each review keeps only its real tokens (at most ``sequence_length``) and
     batches are formed from reviews of similar length, padded to the
     batch's longest: the model's outputs are the same as with every review
     padded to 600 (their mask hides the padding), at a fraction of the cost.
     The unmasked LSTMs always get the book's fixed length, padding included.
+    ``shuffle``, ``seed`` and ``epoch`` are those of
+    :func:`keras_transformer.data.pipeline.batched`: with an ``epoch`` counter,
+    each epoch's order is a function of ``(seed, epoch)``. The dataset's
+    cardinality is its number of batches.
     """
     import tensorflow as tf
 
@@ -296,34 +301,32 @@ def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=Non
     check_name(name)
     texts = tf.constant(list(split.texts), dtype=tf.string)
     labels = tf.constant(list(split.labels), dtype=tf.int32)
-    ds = tf.data.Dataset.from_tensor_slices((texts, labels))
-    autotune = tf.data.AUTOTUNE
+    order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
+    full_batches = -(-len(split.texts) // batch_size)
     if name in BAG_OF_WORDS:
-        if shuffle:
-            ds = ds.shuffle(len(split.texts), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=autotune)
-        return ds.prefetch(autotune)
+        # Vectors are made per batch: keeping 20,000-wide floats would cost gigabytes.
+        def vectorized(d):
+            return d.batch(batch_size).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
 
-    ds = ds.batch(512).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=autotune).unbatch()
-    bucketed = trim_padding and name in PADDING_INVARIANT
-    if bucketed:
-        # Id 0 is padding only, and it only trails: the real length is the count of non-zeros.
-        def trim(ids, label):
-            length = tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1)
-            return ids[:length], label
+        return batched((texts, labels), vectorized, count=full_batches, **order)
 
-        ds = ds.map(trim, num_parallel_calls=autotune)
-    ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(split.texts), seed=seed, reshuffle_each_iteration=True)
-    if bucketed:
-        sequence_length = vectorizer.get_config()["output_sequence_length"]
-        boundaries = _bucket_boundaries(sequence_length)
-        ds = ds.bucket_by_sequence_length(
+    # Token ids are computed once, here, for every epoch.
+    ids = tf.concat([vectorizer(texts[i : i + 2048]) for i in range(0, len(split.texts), 2048)], axis=0)
+    if not (trim_padding and name in PADDING_INVARIANT):
+        return batched((ids, labels), lambda d: d.batch(batch_size), count=full_batches, **order)
+
+    # Id 0 is padding only, and it only trails: the real length is the count of non-zeros.
+    def trim(ids, label):
+        length = tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1)
+        return ids[:length], label
+
+    boundaries = _bucket_boundaries(vectorizer.get_config()["output_sequence_length"])
+
+    def by_length(d):
+        return d.bucket_by_sequence_length(
             lambda ids, label: tf.shape(ids)[0],
             bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         )
-    else:
-        ds = ds.batch(batch_size)
-    return ds.prefetch(autotune)
+
+    return batched((ids, labels), by_length, prepare=trim, **order)

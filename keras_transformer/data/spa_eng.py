@@ -18,8 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import re
-import string
 from typing import NamedTuple
 
 import keras
@@ -27,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_transformer.data.download import DatasetSpec, resolve
+from keras_transformer.data.pipeline import batched
 from keras_transformer.layers.text import STRIP_CHARS, custom_standardization  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
@@ -250,6 +249,7 @@ def make_dataset(
     shuffle: bool = True,
     seed: int | None = None,
     by_length: bool = False,
+    epoch=None,
 ):
     """Batched translation dataset, as the book's ``make_dataset``.
 
@@ -266,6 +266,9 @@ def make_dataset(
     accuracy and predictions of each pair the same as with full padding.
     Batches are still random (the pairs are shuffled before grouping); a
     batch may hold fewer than ``batch_size`` pairs at the end of an epoch.
+    ``epoch`` (see :func:`keras_transformer.data.pipeline.batched`) makes each
+    epoch's order a function of ``(seed, epoch)``; the dataset's cardinality
+    is its number of batches.
 
     Example::
 
@@ -282,14 +285,11 @@ def make_dataset(
     # custom standardize callable inside a tf.data graph.
     english = _vectorize(source_vec, [eng for eng, _ in pairs])
     spanish = _vectorize(target_vec, [wrap_target(spa) for _, spa in pairs])
-    ds = tf.data.Dataset.from_tensor_slices(
-        ({"english": english, "spanish": spanish[:, :-1]}, spanish[:, 1:])
-    )
-    if shuffle:
-        ds = ds.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
-    if not by_length:
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    return batch_by_length(ds, batch_size, english.shape[1]).prefetch(tf.data.AUTOTUNE)
+    examples = ({"english": english, "spanish": spanish[:, :-1]}, spanish[:, 1:])
+    order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
+    if by_length:
+        return batched(examples, lambda d: batch_by_length(d, batch_size, english.shape[1]), **order)
+    return batched(examples, lambda d: d.batch(batch_size), count=-(-len(pairs) // batch_size), **order)
 
 
 def batch_by_length(pairs, batch_size, sequence_length):

@@ -1,0 +1,58 @@
+"""What both chapters' `tf.data` pipelines share: an order set by (seed, epoch) and a known length."""
+
+import tensorflow as tf
+
+
+def batched(tensors, batch, shuffle=False, seed=None, epoch=None, prepare=None, count=None):
+    """The examples in `tensors`, in order or shuffled, batched by `batch`, of known length.
+
+    Args:
+        tensors: a nested structure of tensors (or arrays) whose first axis
+            indexes the examples, e.g. `(ids, labels)`.
+        batch: a function from a dataset of examples to a dataset of batches
+            (plain ``batch``, or grouping by length).
+        shuffle: visit the examples in a new random order every epoch.
+        seed: the shuffle's seed (an int).
+        epoch: None, or a ``tf.Variable`` holding the epoch being trained
+            (``keras_transformer.training.EpochCounter`` keeps it). Given one,
+            epoch ``e`` visits the examples in a permutation that depends on
+            ``(seed, e)`` alone, so a run resumed at epoch ``e`` sees the same
+            orders as one never interrupted. Without it, the order changes at
+            every pass.
+        prepare: an optional function applied to each example before batching.
+        count: the number of batches, if known (else counted once).
+
+    Returns:
+        The batched dataset, prefetched, with its cardinality set (Keras'
+        progress bar then knows an epoch's length from the first epoch).
+
+    Example::
+
+        ds = batched((ids, labels), lambda d: d.batch(32), shuffle=True, seed=1337, epoch=counter.variable)
+    """
+    tensors = tf.nest.map_structure(tf.convert_to_tensor, tensors)
+    size = int(tf.nest.flatten(tensors)[0].shape[0])
+
+    def examples(order):
+        ds = order.map(lambda i: tf.nest.map_structure(lambda t: tf.gather(t, i), tensors))
+        return batch(ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE) if prepare else ds)
+
+    in_order = tf.data.Dataset.range(size)
+    if not shuffle:
+        out = examples(in_order)
+    elif epoch is None:
+        out = examples(in_order.shuffle(max(size, 1), seed=seed, reshuffle_each_iteration=True))
+    else:
+        base_seed = tf.constant(0 if seed is None else int(seed), tf.int64)
+
+        def one_epoch(_):
+            seeds = tf.stack([base_seed, tf.cast(epoch, tf.int64)])
+            order = tf.random.experimental.stateless_shuffle(tf.range(size, dtype=tf.int64), seed=seeds)
+            return examples(tf.data.Dataset.from_tensor_slices(order))
+
+        out = tf.data.Dataset.range(1).flat_map(one_epoch)
+    if count is None:
+        # Batches by length are as many whatever the order: each length bucket
+        # holds the same examples, so one count serves every epoch.
+        count = int(examples(in_order).reduce(0, lambda n, _: n + 1))
+    return out.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
