@@ -410,7 +410,13 @@ class TrainingRun:
         path = self.output_dir / "best.keras"
         if not path.exists():
             raise SystemExit(f"No checkpoint at {path}; train first.")
-        return keras.saving.load_model(path, compile=compile, safe_mode=True)
+        import warnings
+
+        with warnings.catch_warnings():
+            # Keras warns that the optimizer's slots are not restored into an
+            # unbuilt optimizer; evaluating and saving never need them.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            return keras.saving.load_model(path, compile=compile, safe_mode=True)
 
     def summary(self):
         """What the training did, from `history.csv` and `trained.json`."""

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from keras_transformer.data import download
+from keras_transformer.data import archives, download
 from keras_transformer.data.download import DatasetSpec, extract, fetch, resolve, sha256sum
 
 
@@ -176,7 +176,7 @@ def test_extract_unpacks_with_marker_and_reuses(keras_home, toy_archive, monkeyp
     def boom(*args):
         raise AssertionError("extracted twice")
 
-    monkeypatch.setattr(download, "_extract_into", boom)
+    monkeypatch.setattr(archives, "_extract_into", boom)
     assert extract(toy_archive, keras_home / "x") == folder
 
 
