@@ -7,7 +7,6 @@ models; the raw-string model predicts the same after a save and a reload
 
 import importlib.util
 import json
-import random
 import subprocess
 import sys
 import textwrap
@@ -23,28 +22,15 @@ from keras_transformer import MaskedAttentionPooling1D, MaskedGlobalMaxPooling1D
 from keras_transformer.data.imdb import make_dataset, make_vectorizer
 from keras_transformer.models import build_classifier, end_to_end
 from keras_transformer.models.classifiers import BAG_OF_WORDS, MODEL_NAMES, PADDING_INVARIANT
+from toy_data import make_reviews
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "chapters" / "ch11_text_classification.py"
 TINY = dict(vocab_size=60, sequence_length=24, embed_dim=8, num_heads=2, dense_dim=8, lstm_units=4)
 
-POSITIVE = "great wonderful excellent loved superb moving".split()
-NEGATIVE = "awful terrible boring hated worst dull".split()
-# "\x85" (IMDB's ellipsis) and "\u2028" are line breaks to str.splitlines, which
-# Keras uses to read a saved vocabulary: they must never end up inside a token.
-FILLER = "the a movie film plot actor scene it was and".split() + ["\x85", "so\u2028so"]
-
-
 def tiny_reviews(n=32, seed=0, max_words=20):
-    """n short reviews whose label is which sentiment words they use."""
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        label = i % 2
-        words = POSITIVE if label else NEGATIVE
-        texts.append(" ".join(rng.choice(words + FILLER) for _ in range(rng.randint(2, max_words))))
-        labels.append(label)
-    return texts, labels
+    """n short reviews whose label is which sentiment words they use (odd line breaks among them)."""
+    return make_reviews(n, seed, max_words, odd_line_breaks=True)
 
 
 class Split:

@@ -3,6 +3,7 @@
 import logging
 
 import numpy as np
+import toy_data
 import pytest
 import keras
 import tensorflow as tf
@@ -16,24 +17,11 @@ from keras_transformer.translator import (
     trim_batch_padding,
 )
 
-# A toy "language": colours, translated word by word and in reverse order.
-ENGLISH = "red green blue black white pink gray brown".split()
-SPANISH = "rojo verde azul negro blanco rosa gris marron".split()
 LENGTH = 8
 
 
 def make_pairs(n, seed):
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for _ in range(n):
-        idx = rng.integers(0, len(ENGLISH), rng.integers(2, 6))
-        pairs.append(
-            (
-                " ".join(ENGLISH[i] for i in idx).capitalize() + ".",
-                " ".join(SPANISH[i] for i in idx[::-1]).capitalize() + ".",
-            )
-        )
-    return pairs
+    return toy_data.make_pairs(n, seed, words=(2, 6))
 
 
 @pytest.fixture(scope="module")

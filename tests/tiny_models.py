@@ -8,7 +8,6 @@ stop-at-``[end]`` is exercised) and the classifier's probabilities spread.
 
 import functools
 import os
-import random
 import subprocess
 import sys
 
@@ -21,14 +20,10 @@ from keras_transformer.data.imdb import make_vectorizer
 from keras_transformer.models import build_classifier, end_to_end
 from keras_transformer.models.seq2seq import build_translation_model
 from keras_transformer.translator import Translator
+from toy_data import ENGLISH, SPANISH, make_pairs, make_reviews  # noqa: F401 (shared with the tests)
 
-ENGLISH = "red green blue black white pink gray brown".split()
-SPANISH = "rojo verde azul negro blanco rosa gris marron".split()
 LENGTH = 6  # source tokens; longer sentences are truncated
 
-POSITIVE = "great wonderful excellent loved superb moving".split()
-NEGATIVE = "awful terrible boring hated worst dull".split()
-FILLER = "the a movie film plot actor scene it was and".split()
 REVIEW_LENGTH = 12
 
 # Inputs every test feeds: ordinary, empty, whitespace, punctuation only,
@@ -58,20 +53,6 @@ REVIEWS = [
 ]
 
 
-def make_pairs(n, seed):
-    rng = np.random.default_rng(seed)
-    pairs = []
-    for _ in range(n):
-        idx = rng.integers(0, len(ENGLISH), rng.integers(1, 5))
-        pairs.append(
-            (
-                " ".join(ENGLISH[i] for i in idx).capitalize() + ".",
-                " ".join(SPANISH[i] for i in idx[::-1]).capitalize() + ".",
-            )
-        )
-    return pairs
-
-
 @functools.lru_cache(maxsize=None)
 def tiny_translator(epochs=3):
     """A one-layer Transformer translator (embed 16) trained briefly on the toy task.
@@ -93,13 +74,7 @@ def tiny_translator(epochs=3):
 
 
 def tiny_reviews(n=200, seed=0):
-    rng = random.Random(seed)
-    texts, labels = [], []
-    for i in range(n):
-        label = i % 2
-        words = POSITIVE if label else NEGATIVE
-        texts.append(" ".join(rng.choice(words + FILLER) for _ in range(rng.randint(2, 10))))
-        labels.append(label)
+    texts, labels = make_reviews(n, seed)
     return texts, np.array(labels)
 
 
