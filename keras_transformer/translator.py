@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_transformer.data.spa_eng import (
-    END_TOKEN,
-    START_TOKEN,
-    custom_standardization,
-    trim_batch_padding,
-    wrap_target,
-)
+from keras_transformer.data.spa_eng import END_TOKEN, START_TOKEN, custom_standardization, trim_batch_padding, wrap_target
+from keras_transformer.plots import plot_attention  # noqa: F401  (its former home)
 from keras_transformer.scoring import corpus_scores, next_token_accuracies  # noqa: F401
 
 logger = logging.getLogger(__name__)
@@ -62,32 +59,8 @@ def _cross_attention_layer(model):
         return model.get_layer("decoder").cross_attention
     if "attention" in names:
         return model.get_layer("attention")
-    raise ValueError(
-        f"Model {model.name!r} has no attention over the source (the plain 'gru' model); "
-        "use a 'transformer' or 'gru-attention' model."
-    )
-
-
-def plot_attention(source_tokens, output_tokens, weights, path, title=None):
-    """Heatmap of ``weights`` (outputs x sources) to a PNG, the chapter's "cafe <-> café" picture."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(
-        figsize=(1.0 + 0.6 * len(source_tokens), 1.0 + 0.45 * len(output_tokens))
-    )
-    ax.imshow(weights, cmap="viridis", vmin=0.0, aspect="auto")
-    ax.set_xticks(range(len(source_tokens)), source_tokens, rotation=45, ha="right")
-    ax.set_yticks(range(len(output_tokens)), output_tokens)
-    ax.set_xlabel("English (source)")
-    ax.set_ylabel("Spanish (generated)")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    raise ValueError(f"Model {model.name!r} has no attention over the source (the plain 'gru' model); "
+                     "use a 'transformer' or 'gru-attention' model.")
 
 
 def _int64(ids):
@@ -119,12 +92,8 @@ def _vectorizer_from_state(state):
     if vocabulary[:2] == ["", "[UNK]"]:
         vocabulary = vocabulary[2:]
     return keras.layers.TextVectorization(
-        max_tokens=state["max_tokens"],
-        output_mode="int",
-        output_sequence_length=state["output_sequence_length"],
-        standardize=standardize,
-        split=state["split"],
-        vocabulary=vocabulary,
+        max_tokens=state["max_tokens"], output_mode="int", output_sequence_length=state["output_sequence_length"],
+        standardize=standardize, split=state["split"], vocabulary=vocabulary,
     )
 
 
@@ -160,10 +129,8 @@ class Translator:
         if keras.backend.backend() == "tensorflow":
             # One graph for every batch size, source length and prefix length.
             spec = tf.TensorSpec((None, None), tf.int64)
-            self._call = tf.function(
-                lambda inputs: self.model(inputs, training=False),
-                input_signature=[{"english": spec, "spanish": spec}],
-            )
+            self._call = tf.function(lambda inputs: self.model(inputs, training=False),
+                                     input_signature=[{"english": spec, "spanish": spec}])
 
     # ---- the decoding step -------------------------------------------------
     def next_token_logits(self, source_ids, target_prefix):
@@ -174,9 +141,7 @@ class Translator:
         position. Because decoding is causal, this is exactly what the book
         reads at position ``t - 1`` of a prefix padded to full length.
         """
-        probabilities = self._call(
-            {"english": _int64(source_ids), "spanish": _int64(target_prefix)}
-        )
+        probabilities = self._call({"english": _int64(source_ids), "spanish": _int64(target_prefix)})
         last = keras.ops.convert_to_numpy(probabilities[:, -1, :]).astype("float64")
         return np.log(np.maximum(last, 1e-30))
 
@@ -189,11 +154,7 @@ class Translator:
         for sentence, row in zip(sentences, ids):
             # A full row may mean truncation; count the words to tell.
             if row[-1] != 0 and len(re.findall(r"\w+", sentence)) > self.sequence_length:
-                logger.warning(
-                    "Input longer than %d tokens, truncated: %r",
-                    self.sequence_length,
-                    sentence[:80],
-                )
+                logger.warning("Input longer than %d tokens, truncated: %r", self.sequence_length, sentence[:80])
 
     def greedy_decode(self, source_ids):
         """Greedy decoding of a batch of source ids ``(B, S)`` -> list of id lists.
@@ -254,7 +215,7 @@ class Translator:
             raise ValueError(f"method must be 'greedy', 'beam' or 'reference'; got {method!r}.")
         return to_token_lists(tokens, self.end_id)
 
-    def translate(self, sentences, batch_size=256, method="greedy", beam_size=4, length_penalty=0.6, workers=2):
+    def translate(self, sentences, batch_size=256, method="greedy", beam_size=4, length_penalty=0.6):
         """Translate English sentences: ``list[str] -> list[str]``.
 
         ``method``: ``"greedy"`` (default; cached and compiled, identical
@@ -268,15 +229,14 @@ class Translator:
         translate to ``""``. Over-long input is truncated to the sequence length, with
         a warning. ``[start]`` and ``[end]`` are not in the output. Sentences are
         decoded ``batch_size`` at a time, grouped by source length (most
-        batches then stop early; see ``decoding.decode_by_length``), with
-        ``workers`` batches in flight at once (greedy and beam).
+        batches then stop early; see ``decoding.decode_by_length``).
 
         Example::
 
             translator.translate(["Hello.", ""])  # ["hola", ""]
         """
         if isinstance(sentences, str):
-            return self.translate([sentences], batch_size, method, beam_size, length_penalty, workers)[0]
+            return self.translate([sentences], batch_size, method, beam_size, length_penalty)[0]
         if sentences is None:
             raise ValueError("translate() got None; pass a list of English sentences.")
         sentences = ["" if s is None else str(s) for s in sentences]
@@ -291,14 +251,8 @@ class Translator:
         if nonempty.size == 0:
             return results
         # Batches of similar source length: most stop early (decode_by_length).
-        if method != "reference":
-            _ = self.decoder  # built here, once, before any worker thread asks for it
-        decoded = decode_by_length(
-            lambda rows: self.decode(rows, method, beam_size, length_penalty),
-            ids[nonempty],
-            batch_size,
-            workers=1 if method == "reference" else workers,
-        )
+        decoded = decode_by_length(lambda rows: self.decode(rows, method, beam_size, length_penalty),
+                                   ids[nonempty], batch_size)
         for row, tokens in zip(nonempty, decoded):
             results[row] = " ".join(self._token(t) for t in tokens)
         return results
@@ -374,17 +328,11 @@ class Translator:
         counts = {"keras": [0, 0], "tokens": [0, 0]}
         for begin in range(0, len(pairs), batch_size):
             source = self._source_ids(english[begin : begin + batch_size])
-            target = keras.ops.convert_to_numpy(
-                self.target_vectorizer(tf.constant(spanish[begin : begin + batch_size]))
-            )
+            target = keras.ops.convert_to_numpy(self.target_vectorizer(tf.constant(spanish[begin : begin + batch_size])))
             decoder_inputs, targets = target[:, :-1], target[:, 1:]
-            probabilities = self._call(
-                {"english": _int64(source), "spanish": _int64(decoder_inputs)}
-            )
+            probabilities = self._call({"english": _int64(source), "spanish": _int64(decoder_inputs)})
             predicted = np.argmax(keras.ops.convert_to_numpy(probabilities), axis=-1)
-            for key, (correct, total) in next_token_accuracies(
-                decoder_inputs, targets, predicted
-            ).items():
+            for key, (correct, total) in next_token_accuracies(decoder_inputs, targets, predicted).items():
                 counts[key][0] += correct
                 counts[key][1] += total
         results = {
@@ -393,9 +341,7 @@ class Translator:
             "accuracy_tokens": counts["tokens"][0] / max(counts["tokens"][1], 1),
         }
         if translate:
-            hypotheses = self.translate(
-                english, method=method, beam_size=beam_size, length_penalty=length_penalty
-            )
+            hypotheses = self.translate(english, method=method, beam_size=beam_size, length_penalty=length_penalty)
             references = [prepare_reference(s) for _, s in pairs]
             results.update(corpus_scores(hypotheses, references))
             results["hypotheses"] = hypotheses
@@ -404,41 +350,45 @@ class Translator:
 
     # ---- persistence -------------------------------------------------------
     def save(self, path):
-        """Write ``model.keras`` and ``translator.json`` (vocabularies, settings) to a folder."""
+        """Write ``model.keras`` and ``translator.json`` (vocabularies, settings) to a folder.
+
+        Atomic: everything is written into a temporary sibling folder, which
+        then takes the target's name, so a kill leaves either the previous
+        translator or the new one, never half of one (between the two renames
+        the previous one is briefly at ``<path>.old``).
+        """
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.model.save(path / _MODEL_FILE)
-        meta = {
-            "model_name": self.model_name,
-            "source_vectorizer": _vectorizer_state(self.source_vectorizer),
-            "target_vectorizer": _vectorizer_state(self.target_vectorizer),
-        }
-        tmp = path / (_META_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-        tmp.replace(path / _META_FILE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.saving-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        try:
+            self.model.save(staging / _MODEL_FILE)
+            meta = {
+                "model_name": self.model_name,
+                "source_vectorizer": _vectorizer_state(self.source_vectorizer),
+                "target_vectorizer": _vectorizer_state(self.target_vectorizer),
+            }
+            (staging / _META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+            previous = path.with_name(path.name + ".old")
+            if path.exists():
+                shutil.rmtree(previous, ignore_errors=True)
+                path.rename(previous)
+            staging.rename(path)
+            shutil.rmtree(previous, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
     @classmethod
     def load(cls, path, compile=False):
         """Rebuild a saved translator (``safe_mode=True``: no Lambda, no pickles)."""
         path = Path(path)
         if not (path / _META_FILE).exists():
-            raise FileNotFoundError(
-                f"No {_META_FILE} in {str(path)!r}; pass a folder written by Translator.save()."
-            )
+            raise FileNotFoundError(f"No {_META_FILE} in {str(path)!r}; pass a folder written by Translator.save().")
         meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
         model = keras.saving.load_model(path / _MODEL_FILE, compile=compile, safe_mode=True)
-        return cls(
-            model,
-            _vectorizer_from_state(meta["source_vectorizer"]),
-            _vectorizer_from_state(meta["target_vectorizer"]),
-            meta.get("model_name"),
-        )
+        return cls(model, _vectorizer_from_state(meta["source_vectorizer"]),
+                   _vectorizer_from_state(meta["target_vectorizer"]), meta.get("model_name"))
 
 
-__all__ = [
-    "Translator",
-    "plot_attention",
-    "next_token_accuracies",
-    "prepare_reference",
-    "trim_batch_padding",
-]
+__all__ = ["Translator", "plot_attention", "next_token_accuracies", "prepare_reference", "trim_batch_padding"]

@@ -123,33 +123,52 @@ def test_cross_attention_cache_equals_recomputing_keys_and_values():
 
 @pytest.mark.parametrize("use_bias", [True, False])
 def test_cached_steps_with_head_projections_as_matrices_equal_full_attention(use_bias):
-    # While decoding, the projections run as 2-D products: on matrices the
-    # loop carries (`head_projections`), or reshaped from the layer's kernels.
-    from keras_transformer.layers.attention import head_projections, using_head_projections
-
+    # While decoding, the projections run as 2-D products: on the matrices a
+    # loop passes in (`head_projections()`), or reshaped from the layer's kernels.
     length, dim = 5, 8
     x = rng.normal(size=(3, length, dim)).astype("float32")
     mha = MultiHeadAttention(num_heads=2, key_dim=4, use_bias=use_bias)
     full = mha(x, x, use_causal_mask=True)
-    matrices = head_projections([mha])
+    matrices = mha.head_projections()
     assert [tuple(k.shape) for k, _ in matrices] == [(8, 8), (8, 8), (8, 8), (8, 8)]
     for given in (None, matrices):
         cache = (ops.zeros((3, length, 2, 4)), ops.zeros((3, length, 2, 4)))
         steps = []
         for t in range(length):
             step = x[:, t : t + 1]
-            if given is None:
-                out, cache = mha(step, step, use_causal_mask=True, cache=cache, cache_update_index=t)
-            else:
-                with using_head_projections([mha], given):
-                    out, cache = mha(step, step, use_causal_mask=True, cache=cache, cache_update_index=t)
+            out, cache = mha(step, step, use_causal_mask=True, cache=cache, cache_update_index=t, projections=given)
             steps.append(out)
         assert_close(ops.concatenate(steps, axis=1), full, atol=1e-5)
-    # The matrices are what the steps use: zeroing them changes the output.
-    zeros = tuple((ops.zeros_like(k), ops.zeros_like(b)) for k, b in matrices)
-    with using_head_projections([mha], zeros):
-        out, _ = mha(x[:, :1], x[:, :1], cache=(ops.zeros((3, length, 2, 4)),) * 2, cache_update_index=0)
+    # The matrices are what the step uses: zeroing them changes the output.
+    zeros = type(matrices)(*((ops.zeros_like(k), ops.zeros_like(b)) for k, b in matrices))
+    out, _ = mha(x[:, :1], x[:, :1], cache=(ops.zeros((3, length, 2, 4)),) * 2, cache_update_index=0, projections=zeros)
     assert_close(out, np.zeros((3, 1, dim)))
+
+
+@pytest.mark.parametrize("which", ["query_mask", "value_mask", "key_mask"])
+def test_a_padding_mask_with_a_trailing_axis_is_refused_even_when_it_would_broadcast(which):
+    # (B, T, 1) with T == num_heads would broadcast against the (B, heads, T, S)
+    # scores without complaint and mask the wrong positions.
+    heads = length = 3
+    x = rng.normal(size=(2, length, 8)).astype("float32")
+    mha = MultiHeadAttention(num_heads=heads, key_dim=4)
+    mask = np.ones((2, length, 1), bool)
+    with pytest.raises(ValueError, match=r"must have shape \(batch, length\) = \(2, 3\); got \(2, 3, 1\)"):
+        mha(x, x, **{which: mask})
+
+
+def test_a_padding_mask_of_the_wrong_length_or_rank_is_refused_and_a_right_one_works():
+    query = rng.normal(size=(2, 4, 8)).astype("float32")
+    value = rng.normal(size=(2, 6, 8)).astype("float32")
+    mha = MultiHeadAttention(num_heads=2, key_dim=4)
+    with pytest.raises(ValueError, match=r"value_mask must have shape \(batch, length\) = \(2, 6\); got \(2, 4\)"):
+        mha(query, value, value_mask=np.ones((2, 4), bool))  # the query's length, not the value's
+    with pytest.raises(ValueError, match=r"query_mask .* got \(4,\)"):
+        mha(query, value, query_mask=np.ones((4,), bool))
+    value_mask = np.array([[True] * 6, [True] * 3 + [False] * 3])
+    padded = value.copy()
+    padded[1, 3:] = 100.0  # what the mask hides changes nothing
+    assert_close(mha(query, value, value_mask=value_mask), mha(query, padded, value_mask=value_mask), atol=1e-5)
 
 
 def test_battery(tmp_path):

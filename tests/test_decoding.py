@@ -1,4 +1,7 @@
-"""Cached, compiled decoding: identical to the book's full recompute, and faster paths agree."""
+"""Cached, compiled decoding: identical to the book's full recompute; beam search against exhaustive search."""
+
+import itertools
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -44,7 +47,7 @@ def test_trained_model_learned_the_copy_task(trained_transformer):
     assert exact > 0.8
 
 
-@pytest.mark.parametrize("skip_finished", ["auto", False])
+@pytest.mark.parametrize("skip_finished", [True, False])
 def test_cached_greedy_is_token_for_token_the_full_recompute(trained_transformer, skip_finished):
     source, _ = copy_task(24)  # sentences of different lengths in one batch
     expected = full_recompute_greedy(trained_transformer, source, START, END, MAX_LEN)
@@ -52,46 +55,44 @@ def test_cached_greedy_is_token_for_token_the_full_recompute(trained_transformer
     np.testing.assert_array_equal(np.asarray(decoder.greedy(source)), expected)
 
 
+def count_step_rows(decoder):
+    """Record the rows of every `step` call of `decoder`'s stepper: `(rows list, undo)`."""
+    rows, step = [], decoder.stepper.step
+    decoder.stepper.step = lambda state, token, index, weights: rows.append(int(token.shape[0])) or step(
+        state, token, index, weights)
+    return rows, lambda: setattr(decoder.stepper, "step", step)
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="counts rows in TensorFlow's eager mode")
-def test_finished_rows_leave_the_decoder_and_the_output_layer(trained_transformer):
+def test_finished_rows_leave_the_loop(trained_transformer):
     import tensorflow as tf
 
     source, _ = copy_task(24)
-    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
-    assert decoder.skip_finished  # TensorFlow without XLA: the default
-    stepper = decoder.stepper
-    scored, decoded = [], []
-    scores, features = stepper.scores, stepper.features
-    stepper.scores = lambda f, state: scored.append(int(f.shape[0])) or scores(f, state)
-    stepper.features = lambda state, token, index: decoded.append(int(token.shape[0])) or features(state, token, index)
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN, jit_compile=False)
+    rows, undo = count_step_rows(decoder)
     tf.config.run_functions_eagerly(True)
     try:
-        decoder.greedy(source[:4])  # a few sentences: every row runs (gathering would cost more)
-        few, scored[:], decoded[:] = list(scored), [], []
         tokens = np.asarray(decoder.greedy(source))
     finally:
         tf.config.run_functions_eagerly(False)
-        stepper.scores, stepper.features = scores, features
-    # Step i runs the decoder layer and the output layer on exactly the rows
-    # that had not produced [end] before it.
+        undo()
+    # Step i runs on exactly the rows that had not produced [end] before it.
     lengths = np.argmax(tokens == END, axis=1) + 1  # steps each row ran ([end] included)
-    assert scored == [int(np.sum(lengths > step)) for step in range(len(scored))]
-    assert decoded == scored
-    assert scored[0] == len(source) and scored[-1] < len(source)
-    assert few and set(few) == {4}
+    assert rows == [int(np.sum(lengths > step)) for step in range(len(rows))]
+    assert rows[0] == len(source) and rows[-1] < len(source)
 
 
 def test_beam_search_encodes_each_sentence_once(trained_transformer):
     source, _ = copy_task(6)
     decoder = Decoder(trained_transformer, START, END, MAX_LEN, skip_finished=False)
-    encoded, steps = [], []
-    encode, step = decoder.stepper.encode, decoder.stepper.step
+    encoded, encode = [], decoder.stepper.encode
     decoder.stepper.encode = lambda s: encoded.append(int(s.shape[0])) or encode(s)
-    decoder.stepper.step = lambda state, token, index: steps.append(int(token.shape[0])) or step(state, token, index)
+    steps, undo = count_step_rows(decoder)
     try:
         decoder.beam(source, beam_size=4)
     finally:
-        decoder.stepper.encode, decoder.stepper.step = encode, step
+        decoder.stepper.encode = encode
+        undo()
     # The encoder and the first step see each sentence once; later steps every beam.
     assert encoded == [6] and steps[0] == 6 and set(steps[1:]) == {24}
 
@@ -104,16 +105,14 @@ def test_beam_search_drops_finished_sentences_and_finds_the_same_beams(trained_t
     expected = np.asarray(
         Decoder(trained_transformer, START, END, MAX_LEN, skip_finished=False).beam(source, beam_size=4)
     )
-    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
-    assert decoder.skip_finished
-    steps, step = [], decoder.stepper.step
-    decoder.stepper.step = lambda state, token, index: steps.append(int(token.shape[0])) or step(state, token, index)
+    decoder = Decoder(trained_transformer, START, END, MAX_LEN, jit_compile=False)
+    steps, undo = count_step_rows(decoder)
     tf.config.run_functions_eagerly(True)
     try:
         tokens = np.asarray(decoder.beam(source, beam_size=4))
     finally:
         tf.config.run_functions_eagerly(False)
-        decoder.stepper.step = step
+        undo()
     np.testing.assert_array_equal(tokens, expected)
     # After the first step (one row per sentence), whole sentences leave:
     # rows come in fours and never grow back, and some leave before the end.
@@ -129,9 +128,6 @@ def test_batches_by_length_give_each_sentence_its_own_translation_in_order(train
     decoder = Decoder(trained_transformer, START, END, MAX_LEN)
     expected = np.asarray(decoder.greedy(source))
     rows = decode_by_length(decoder.greedy, source, batch_size=16, width_multiple=2)
-    np.testing.assert_array_equal(np.stack(rows), expected)
-    # Two batches in flight at once (threads): the same rows, in input order.
-    rows = decode_by_length(decoder.greedy, source, batch_size=8, width_multiple=2, workers=2)
     np.testing.assert_array_equal(np.stack(rows), expected)
     # Batches are cut to their longest source (rounded up): the shortest batch is narrower.
     widths = []
@@ -205,21 +201,6 @@ def test_few_sentences_of_changing_shapes_still_decode_exactly(trained_transform
         np.testing.assert_array_equal(np.asarray(beam_of_one), expected)
 
 
-def test_encoding_in_groups_of_similar_length_changes_nothing(trained_transformer):
-    source, _ = copy_task(130)
-    source[7, :] = rng.integers(4, VOCAB, size=MAX_LEN)  # one full-width sentence
-    stepper = Decoder(trained_transformer, START, END, MAX_LEN).stepper
-    whole, grouped = stepper.encode(source), stepper.encode(source, groups=4)
-    real = (source != 0)[..., None, None]
-    for a, b in zip(whole[1], grouped[1]):  # cross-attention keys, values at real positions
-        a, b = keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b)
-        np.testing.assert_allclose(a * real, b * real, atol=1e-5)
-    # A batch of 130 is encoded in two groups where rows are dropped; same tokens.
-    decoder = Decoder(trained_transformer, START, END, MAX_LEN)
-    expected = full_recompute_greedy(trained_transformer, source, START, END, MAX_LEN)
-    np.testing.assert_array_equal(np.asarray(decoder.greedy(source)), expected)
-
-
 @pytest.mark.parametrize("attention", [False, True])
 def test_gru_models_decode_through_the_same_path(attention):
     keras.utils.set_random_seed(1)
@@ -249,3 +230,103 @@ def test_translator_methods_agree_and_beam_is_usable():
     assert len(beam) == len(sentences) and beam[-2:] == ["", ""]
     with pytest.raises(ValueError, match="method must be"):
         translator.translate(sentences, method="sampling")
+
+
+def test_a_saved_translator_replaces_the_previous_one_whole(tmp_path, monkeypatch):
+    from tiny_models import tiny_translator
+    from keras_transformer.translator import Translator
+
+    translator, target = tiny_translator(), tmp_path / "translator"
+    translator.save(target)
+    (target / "stale.txt").write_text("from the previous save")
+    translator.save(target)  # over an existing translator: the folder is replaced, not merged
+    assert sorted(p.name for p in target.iterdir()) == ["model.keras", "translator.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["translator"]  # no staging folder left
+    # Killed while writing: the previous translator stays as it was.
+    monkeypatch.setattr(translator.model, "save", lambda path: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        translator.save(target)
+    assert Translator.load(target).translate(["hello"]) == translator.translate(["hello"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["translator"]
+
+
+# -- beam search against exhaustive search ------------------------------------
+TINY_VOCAB, TINY_LENGTH = 5, 3  # ids 0 (padding, also ends), 1, START=2, END=3, 4
+
+
+class TableState(NamedTuple):
+    prefix: object  # (B,) int32: a code for the sentence and every token so far
+
+
+class TableStepper:
+    """Logits from a fixed random table, looked up by the whole prefix (not a Markov chain)."""
+
+    beam_shared = ()
+
+    def __init__(self, seed=0):
+        rows = TINY_VOCAB ** (TINY_LENGTH + 2)
+        self.table = np.random.default_rng(seed).normal(0, 2, (rows, TINY_VOCAB)).astype("float32")
+
+    def weights(self):
+        return keras.ops.convert_to_tensor(self.table)
+
+    def encode(self, source):
+        return TableState(keras.ops.cast(source[:, 0], "int32"))
+
+    def step(self, state, token, index, weights):
+        prefix = state.prefix * TINY_VOCAB + token
+        return keras.ops.take(weights, prefix, axis=0), TableState(prefix)
+
+    def log_probs(self, first, tokens):
+        """Exact log p of each token of `tokens` after [start], for a sentence starting with `first`."""
+        prefix, out = first, []
+        for token in (START,) + tuple(tokens[:-1]):
+            prefix = prefix * TINY_VOCAB + token
+            logits = self.table[prefix].astype("float64")
+            out.append(logits - np.log(np.exp(logits).sum()))
+        return [row[t] for row, t in zip(out, tokens)]
+
+
+def exhaustive_best(stepper, first, length_penalty):
+    """Every output a decoder can give (stopping at its first [end] or 0, or after TINY_LENGTH), best first."""
+    found = []
+    for n in range(1, TINY_LENGTH + 1):
+        for tokens in itertools.product(range(TINY_VOCAB), repeat=n):
+            if any(t in (0, END) for t in tokens[:-1]) or (n < TINY_LENGTH and tokens[-1] not in (0, END)):
+                continue
+            score = sum(stepper.log_probs(first, tokens)) / ((5 + n) / 6) ** length_penalty
+            found.append((score, tokens + (0,) * (TINY_LENGTH - n)))
+    return sorted(found, reverse=True)
+
+
+@pytest.mark.parametrize("skip_finished", [True, False])
+@pytest.mark.parametrize("length_penalty", [0.0, 0.6, 1.5])
+def test_a_wide_beam_finds_what_exhaustive_search_finds(skip_finished, length_penalty):
+    # A beam as wide as the number of outputs keeps every hypothesis: it must
+    # return the best output by the normalized score, the one exhaustive search finds.
+    stepper = TableStepper()
+    decoder = Decoder(None, START, END, TINY_LENGTH, stepper=stepper, skip_finished=skip_finished)
+    source = np.array([[1, 0], [2, 0], [3, 0], [4, 0]] * 5, "int32")  # 20 sentences: no XLA on TensorFlow
+    beams = np.asarray(decoder.beam(source, beam_size=TINY_VOCAB ** TINY_LENGTH, length_penalty=length_penalty))
+    for first, tokens in zip(source[:, 0], beams):
+        (best, expected), (second, _) = exhaustive_best(stepper, first, length_penalty)[:2]
+        n = int(np.argmax((tokens == 0) | (tokens == END))) + 1 if np.any((tokens == 0) | (tokens == END)) else 3
+        score = sum(stepper.log_probs(first, tuple(tokens[:n]))) / ((5 + n) / 6) ** length_penalty
+        assert score == pytest.approx(best, abs=1e-4)
+        if best - second > 1e-4:
+            assert tuple(tokens) == expected
+
+
+def test_a_beam_of_one_is_greedy_on_the_score_table():
+    stepper = TableStepper(seed=1)
+    decoder = Decoder(None, START, END, TINY_LENGTH, stepper=stepper)
+    source = np.array([[1], [2], [3], [4]], "int32")
+    np.testing.assert_array_equal(np.asarray(decoder.beam(source, beam_size=1)), np.asarray(decoder.greedy(source)))
+    for first, tokens in zip(source[:, 0], np.asarray(decoder.greedy(source))):
+        prefix, expected = first, []
+        for _ in range(TINY_LENGTH):  # greedy by hand: the best next token of the prefix so far
+            prefix = prefix * TINY_VOCAB + (expected[-1] if expected else START)
+            expected.append(int(np.argmax(stepper.table[prefix])))
+            if expected[-1] in (0, END):
+                break
+        np.testing.assert_array_equal(tokens, expected + [0] * (TINY_LENGTH - len(expected)))

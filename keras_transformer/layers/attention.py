@@ -5,12 +5,13 @@ is the fast layer the encoder and decoder use, checked against the reference
 in the tests.
 """
 
-import contextlib
 import math
-import threading
+from typing import NamedTuple
 
 import keras
 from keras import ops
+
+from keras_transformer.layers.masking import check_padding_mask
 
 # A fill value for masked scores that is finite in float16 (max ~65504), so a
 # masked position never turns into -inf and a fully masked row never into NaN.
@@ -111,7 +112,8 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
     Call arguments:
         query: `(B, T, dim)`. value: `(B, S, dim)`. key: defaults to value.
         query_mask: `(B, T)` booleans (True = real token).
-        value_mask / key_mask: `(B, S)` booleans.
+        value_mask / key_mask: `(B, S)` booleans. A padding mask of another
+            shape (`(B, T, 1)`, say) is a `ValueError`, not a broadcast.
         attention_mask: `(B, T, S)` booleans.
         use_causal_mask: mask out keys after each query (offset by
             `cache_update_index` when decoding with a cache).
@@ -125,6 +127,9 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             used as is and `key`/`value` are ignored (cross-attention,
             computed once by `compute_cache`). The cache comes back in the
             form it was given.
+        projections: with a cache, the `HeadProjections` from
+            `head_projections()` to project with (a decoding loop makes them
+            once and passes them to every step); else made from the kernels.
 
     Returns:
         `(B, T, dim)`, or `(output, cache)` when a cache is given.
@@ -195,6 +200,19 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         keys, values = _project(self._key_dense, key), _project(self._value_dense, value)
         return (keys, values) if split else ops.stack([keys, values], axis=1)
 
+    def head_projections(self):
+        """The query, key, value and output projections as 2-D matrices.
+
+        `(kernel, bias)` pairs, `(in, out)` and `(out,)` in the compute dtype
+        (`()` for one that must run as its layer: LoRA, quantized). A decoding
+        loop makes them once and passes them to every cached call
+        (`projections=`): XLA on TensorFlow runs a one-row product with the
+        layer's 3-D kernel, reshaped inside the loop, far slower
+        (`keras_transformer.decoding` cites the measurement).
+        """
+        denses = (self._query_dense, self._key_dense, self._value_dense, self._output_dense)
+        return HeadProjections(*(_matrices(dense) if _plain(dense) else () for dense in denses))
+
     def call(
         self,
         query,
@@ -209,15 +227,20 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         cache_update_index=None,
         return_attention_scores=False,
         training=None,
+        projections=None,
     ):
         key = value if key is None else key
+        name = f"MultiHeadAttention {self.name!r}"
+        query_mask = check_padding_mask(query_mask, query, name, "query_mask")
         if cache is not None:
             # Keys come from the cache; masks of `key`/`value` do not apply.
             value_mask = key_mask = None
-        # While decoding (a cache is given), the projections run as plain 2-D
-        # matrix products (see `head_projections`); otherwise as the Keras layers.
-        project = _project if cache is not None else (lambda dense, x: dense(x))
-        projected_query = project(self._query_dense, query)
+        value_mask = check_padding_mask(value_mask, value, name, "value_mask")
+        key_mask = check_padding_mask(key_mask, key, name, "key_mask")
+        # While decoding (a cache), the projections run as plain 2-D matrix products.
+        project = _project if cache is not None else (lambda dense, x, _: dense(x))
+        given = projections or HeadProjections((), (), (), ())
+        projected_query = project(self._query_dense, query, given.query)
         if cache is None:
             projected_key = self._key_dense(key)
             projected_value = self._value_dense(value)
@@ -227,8 +250,10 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
                 # In-place writes of the new keys and values into the cache,
                 # handed back in the form it came in.
                 start = [0, cache_update_index, 0, 0]
-                projected_key = ops.slice_update(projected_key, start, project(self._key_dense, key))
-                projected_value = ops.slice_update(projected_value, start, project(self._value_dense, value))
+                projected_key = ops.slice_update(projected_key, start, project(self._key_dense, key, given.key))
+                projected_value = ops.slice_update(
+                    projected_value, start, project(self._value_dense, value, given.value)
+                )
                 pair = (projected_key, projected_value)
                 cache = pair if isinstance(cache, (tuple, list)) else ops.stack(pair, axis=1)
 
@@ -256,7 +281,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             training,
             want_scores,
         )
-        output = project(self._output_dense, output)
+        output = project(self._output_dense, output, given.output)
         if self.keep_attention_weights:
             self.last_attention_weights = weights
         if cache is not None:
@@ -275,12 +300,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
                 lambda c: keras.KerasTensor(c.shape, dtype=c.dtype), cache
             )
         if kwargs.get("return_attention_scores"):
-            scores_shape = (
-                query.shape[0],
-                self.num_heads,
-                query.shape[1],
-                value.shape[1],
-            )
+            scores_shape = (query.shape[0], self.num_heads, query.shape[1], value.shape[1])
             return output, keras.KerasTensor(scores_shape, dtype=self.compute_dtype)
         return output
 
@@ -307,10 +327,18 @@ def _single_query_attention(query, key, value, mask, scale):
     return ops.sum(ops.expand_dims(weights, -1) * value, axis=1, keepdims=True)
 
 
+class HeadProjections(NamedTuple):
+    """`(kernel, bias)` matrices of an attention layer's four projections (see `head_projections`)."""
+
+    query: tuple
+    key: tuple
+    value: tuple
+    output: tuple
+
+
 # EinsumDense equations of the projections in and out of the heads (inputs of
 # rank 3, attention over axis 1): both are one matrix product after reshapes.
 _INTO_HEADS, _OUT_OF_HEADS = "abc,cde->abde", "abcd,cde->abe"
-_prepared = threading.local()
 
 
 def _plain(dense):
@@ -336,54 +364,19 @@ def _matrices(dense):
     return ops.reshape(kernel, shape), bias
 
 
-def _plain_projections(attention_layers):
-    """The head projections (query, key, value, output) of these layers that `_project` runs as 2-D products."""
-    for layer in attention_layers:
-        for dense in (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense):
-            if _plain(dense):
-                yield dense
-
-
-def head_projections(attention_layers):
-    """The head projections of these `MultiHeadAttention` layers as 2-D matrices.
-
-    A tuple of `(kernel, bias)` pairs, for a decoding loop to carry from one
-    step to the next and hand back through `using_head_projections`. Inside
-    an XLA loop, a projection computed from the layer's own 3-D kernel fuses
-    that kernel's reshape into the product, which XLA on TensorFlow compiles
-    about ten times slower for one decoding row than a product with a 2-D
-    operand (`benchmarks/bench_step_traffic.py`). Computed once before the
-    loop, the matrices reach every step as plain 2-D loop values.
-    """
-    return tuple(_matrices(dense) for dense in _plain_projections(attention_layers))
-
-
-@contextlib.contextmanager
-def using_head_projections(attention_layers, matrices):
-    """Within this block, the layers' cached (decoding) calls use `matrices` from `head_projections`."""
-    previous = getattr(_prepared, "mapping", None)
-    _prepared.mapping = {id(dense): pair for dense, pair in zip(_plain_projections(attention_layers), matrices)}
-    try:
-        yield
-    finally:
-        _prepared.mapping = previous
-
-
-def _project(dense, x):
+def _project(dense, x, matrices=()):
     """`dense(x)` for a head projection, as one 2-D matrix product plus bias.
 
-    The same arithmetic as the `EinsumDense` layer, on the matrices given by
-    `using_head_projections` if any (else reshaped here). Layers with LoRA
-    or quantized weights, or other equations, run as the layer.
+    The same arithmetic as the `EinsumDense` layer, on `matrices` (a pair
+    from `head_projections`) if given, else on its kernel reshaped here.
+    Layers with LoRA or quantized weights, or other equations, run as the layer.
     """
-    prepared = getattr(_prepared, "mapping", None) or {}
-    if id(dense) in prepared:
-        kernel, bias = prepared[id(dense)]
+    if matrices:
+        kernel, bias = matrices
     elif _plain(dense):
         kernel, bias = _matrices(dense)
     else:
         return dense(x)
-    # Static sizes from the layer's own kernel (a loop may have relaxed the matrices' shapes).
     a, b, c = dense.kernel.shape
     x = ops.cast(x, kernel.dtype)
     leading = ops.shape(x)[:2]
@@ -402,8 +395,4 @@ def _halves(cache):
 
 
 def _and(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return ops.logical_and(ops.cast(a, "bool"), ops.cast(b, "bool"))
+    return b if a is None else a if b is None else ops.logical_and(ops.cast(a, "bool"), ops.cast(b, "bool"))
