@@ -204,22 +204,33 @@ def test_attention_map_lines_up_with_the_translation(learned, tmp_path):
 
 
 def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypatch):
+    import contextlib
     import json
     import sys
+    import warnings
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
     import ch11_translation
 
+    stack = contextlib.ExitStack()
+
     lines = [f"{e}\t{s}\tCC-BY 2.0" for e, s in make_pairs(240, seed=5)] + ["no tab here"]
     archive = make_archive("spa-eng.zip", {"spa-eng/spa.txt": "\n".join(lines) + "\n"})
     out = tmp_path / "run"
+    caught = stack.enter_context(warnings.catch_warnings(record=True))
+    warnings.simplefilter("always")
     results = ch11_translation.main([
         "--model", "transformer", "--epochs", "1", "--batch-size", "64",
         "--data-dir", str(archive), "--output-dir", str(out), "--vocab-size", "20",
         "--sequence-length", "8", "--eval-limit", "8", "--samples", "3",
         "--attend", "Red green.", "--optimizer", "adam", "--learning-rate", "0.002", "--lr-schedule", "cosine",
     ])
+    stack.close()
+    # A normal run prints no Keras warning (progress bars know their length, nothing is ignored).
+    keras_warnings = [str(w.message) for w in caught if "/keras/" in w.filename
+                      and not issubclass(w.category, DeprecationWarning)]  # hidden by default
+    assert not keras_warnings, keras_warnings
     for name in ("results.json", "curves.png", "attention.png", "best.keras", "translator/model.keras"):
         assert (out / name).exists(), name
     saved = json.loads((out / "results.json").read_text())
