@@ -256,15 +256,19 @@ class EpochCounter(keras.callbacks.Callback):
 
     def __init__(self, seed=None):
         super().__init__()
-        import tensorflow as tf
-
         self.seed = seed
-        self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        try:
+            import tensorflow as tf
+        except ImportError:  # no tf.data pipeline to steer (arrays on JAX or PyTorch)
+            self.variable = None
+        else:
+            self.variable = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
 
     def on_epoch_begin(self, epoch, logs=None):
         import numpy as np
 
-        self.variable.assign(epoch)
+        if self.variable is not None:
+            self.variable.assign(epoch)
         if self.seed is None:
             return
         states = [v for v in self.model.variables if v.path.endswith("seed_generator_state")]

@@ -205,7 +205,7 @@ def train(args):
     import keras
 
     from keras_transformer.distribute import set_precision
-    from keras_transformer.training import count_batches, make_optimizer
+    from keras_transformer.training import EpochCounter, TrainingRun, count_batches, make_optimizer
 
     keras.utils.set_random_seed(args.seed)
     set_precision(args.precision)
@@ -216,7 +216,8 @@ def train(args):
         target = data[f"{name}_target"][: args.limit].astype("int32")
         return {"english": source, "spanish": target[:, :-1]}, target[:, 1:]
 
-    train_data, val_data = _datasets(split("train"), split("val"), args)
+    counter = EpochCounter(seed=args.seed)  # each epoch's order and dropout set by (seed, epoch)
+    train_data, val_data = _datasets(split("train"), split("val"), args, epoch=counter.variable)
     decay_steps = None
     if args.lr_schedule == "cosine":
         if isinstance(train_data, tuple):  # arrays, batched by fit
@@ -232,32 +233,22 @@ def train(args):
         steps_per_execution=args.steps_per_execution,
     )
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    best = str(Path("/tmp") / "ch11_translation_best.weights.h5")
-    Path(best).unlink(missing_ok=True)  # never a previous run's checkpoint
-    callbacks = [keras.callbacks.ModelCheckpoint(best, save_best_only=True, save_weights_only=True)]
-    if args.time_budget:
-        callbacks.append(TimeBudget(args.time_budget, args.hard_time_limit))
+    # The package's one training path: best validation checkpoint, resume, NaN stop, history.
+    run = TrainingRun(args.out)
+    out = run.output_dir
+    callbacks = [counter] + ([TimeBudget(args.time_budget, args.hard_time_limit)] if args.time_budget else [])
     start = time.perf_counter()
     if isinstance(train_data, tuple):  # arrays: inputs and targets passed apart
-        fit_data = {"x": train_data[0], "y": train_data[1], "batch_size": args.batch_size}
+        fit_data = {"y": train_data[1], "batch_size": args.batch_size, "shuffle": True}
+        train_data = train_data[0]
     else:
-        fit_data = {"x": train_data}
-    history = model.fit(
-        **fit_data,
-        validation_data=val_data,
-        epochs=args.epochs,
-        callbacks=callbacks,
-        verbose=2,
-    )
+        fit_data = {}
+    if run.needs_training:
+        run.fit(model, train_data, args.epochs, validation_data=val_data, callbacks=callbacks, verbose=2, **fit_data)
     seconds = time.perf_counter() - start
-    if Path(best).exists():
-        model.load_weights(best)
-    else:  # stopped inside the first epoch: no validated checkpoint, keep the weights as they are
-        print("no epoch finished: evaluating the weights as training left them")
+    model = run.best_model(compile=False)
     chunks = 0 if args.no_weights else save_weight_chunks(model.get_weights(), out)
-    val_loss = history.history.get("val_loss") or [float("nan")]
+    trained, history = run.summary()
     summary = {
         "model": args.model,
         "precision": args.precision,
@@ -266,11 +257,11 @@ def train(args):
         "lr_schedule": args.lr_schedule,
         "backend": keras.backend.backend(),
         "devices": _devices(),
-        "epochs_run": len(history.history.get("val_loss", [])),
-        "best_epoch": int(np.argmin(val_loss)) + 1,
-        "best_epoch_val_accuracy": (history.history.get("val_accuracy") or [None])[int(np.argmin(val_loss))],
+        "epochs_run": trained["epochs_run"],
+        "best_epoch": trained["best_epoch"],
+        "best_epoch_val_accuracy": trained["best_monitor"],
         "train_seconds": round(seconds, 1),
-        "history": history.history,
+        "history": history,
         "weight_files": chunks,
         "command": " ".join(sys.argv),
     }
@@ -325,7 +316,7 @@ def evaluate_arrays(model, data, args, out):
     return results
 
 
-def _datasets(train, val, args):
+def _datasets(train, val, args, epoch=None):
     """Arrays as they are, or on TensorFlow, shuffled tf.data batches cut to their longest row.
 
     Cutting all-padding columns changes no masked loss or prediction (the
@@ -335,15 +326,13 @@ def _datasets(train, val, args):
 
     if keras.backend.backend() != "tensorflow":
         return train, val
-    import tensorflow as tf
-
     from keras_transformer.data.spa_eng import batch_by_length
 
+    from keras_transformer.data.pipeline import batched
+
     def batches(pair, shuffle):
-        dataset = tf.data.Dataset.from_tensor_slices(pair)
-        if shuffle:
-            dataset = dataset.shuffle(len(pair[1]), seed=args.seed)
-        return batch_by_length(dataset, args.batch_size, pair[1].shape[1]).prefetch(4)
+        return batched(pair, lambda d: batch_by_length(d, args.batch_size, pair[1].shape[1]),
+                       shuffle=shuffle, seed=args.seed, epoch=epoch)
 
     return batches(train, True), batches(val, False)
 
