@@ -18,27 +18,31 @@ exit status 2 for a bad command line or a model path that is missing or not a
 model, 1 for anything else. Invalid UTF-8 on standard input is replaced with
 U+FFFD, with a warning naming the line; an input longer than the model's
 sequence length is truncated, with one warning naming it.
+
+The command line itself -- the parser and every check that needs no model --
+is the top-level module ``keras_transformer_cli`` (the console script's entry
+point), which imports the standard library only, so that help and those
+errors answer before TensorFlow is imported; this module loads the model and
+runs the command (:func:`run`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
-PROG = "keras-transformer"
-TRANSLATOR_META = "translator.json"
-SAVED_MODEL_FILE = "saved_model.pb"
-
-
-class CommandError(Exception):
-    """An error the user can fix: printed as one line, exit with ``status``."""
-
-    def __init__(self, message, status=1):
-        super().__init__(message)
-        self.status = status
+import keras_transformer_cli as launcher
+from keras_transformer_cli import (  # noqa: F401  (the command line is defined there, once)
+    PROG,
+    SAVED_MODEL_FILE,
+    TRANSLATOR_META,
+    CommandError,
+    build_parser,
+    not_a_model,
+    report,
+)
 
 
 def _warn(message):
@@ -70,12 +74,7 @@ def read_lines(stream):
 def _inputs(args):
     if args.texts:
         return list(args.texts), "argument"
-    if sys.stdin is None or sys.stdin.isatty():
-        raise CommandError(
-            f"nothing to {args.command}: pass the text as arguments or pipe lines on standard input",
-            status=2,
-        )
-    return read_lines(sys.stdin.buffer), "line"
+    return read_lines(sys.stdin.buffer), "line"  # launcher.check: stdin is piped
 
 
 class _Progress:
@@ -139,14 +138,6 @@ class Loaded:
         self.saved = saved
 
 
-def _not_a_model(path, why):
-    return CommandError(
-        f"{str(path)!r} is not a model ({why}); pass a translator folder (Translator.save), "
-        "a classifier .keras file, or a SavedModel folder from `keras-transformer export`",
-        status=2,
-    )
-
-
 def _first_line(error):
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -155,24 +146,19 @@ def _first_line(error):
 def load(path):
     """Load ``path`` (translator folder, classifier ``.keras``, or exported SavedModel) as :class:`Loaded`."""
     path = Path(path)
-    if not path.exists():
-        raise CommandError(
-            f"no such file or folder: {str(path)!r}; pass a translator folder, "
-            "a classifier .keras file or an exported SavedModel folder",
-            status=2,
-        )
+    found = launcher.model_format(path)  # missing, or no model: status 2 before TensorFlow
     import tensorflow as tf
 
-    if path.is_dir() and (path / SAVED_MODEL_FILE).exists():
+    if found == "savedmodel":
         try:
             signature = tf.saved_model.load(str(path)).signatures["serving_default"]
         except Exception as error:
-            raise _not_a_model(path, f"the SavedModel does not load: {_first_line(error)}")
+            raise not_a_model(path, f"the SavedModel does not load: {_first_line(error)}")
         outputs = signature.structured_outputs
         for key, kind in (("translation", "translator"), ("probability", "classifier")):
             if key in outputs:
                 return Loaded(kind, path, lambda text, s=signature, k=key: s(text=text)[k].numpy(), saved=True)
-        raise _not_a_model(path, f"its serving_default returns {sorted(outputs)}, not text or a probability")
+        raise not_a_model(path, f"its serving_default returns {sorted(outputs)}, not text or a probability")
 
     import keras
 
@@ -184,15 +170,13 @@ def load(path):
     import keras_transformer  # noqa: F401  registers every custom layer and standardization
     from keras_transformer import export
 
-    if path.is_dir():
-        if not (path / TRANSLATOR_META).exists():
-            raise _not_a_model(path, f"a folder without {TRANSLATOR_META} or {SAVED_MODEL_FILE}")
+    if found == "translator":
         from keras_transformer.translator import Translator
 
         try:
             translator = Translator.load(path)
         except Exception as error:
-            raise _not_a_model(path, f"the translator does not load: {_first_line(error)}")
+            raise not_a_model(path, f"the translator does not load: {_first_line(error)}")
         translate = export.translation_function(translator)
         return Loaded(
             "translator",
@@ -204,7 +188,7 @@ def load(path):
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
-        raise _not_a_model(path, f"keras cannot load it: {_first_line(error)}")
+        raise not_a_model(path, f"keras cannot load it: {_first_line(error)}")
     if not export.takes_strings(model):
         raise CommandError(
             f"{str(path)!r} is a model of token ids, not of raw text; save "
@@ -223,10 +207,7 @@ def load(path):
 
 def _expect(loaded, kind):
     if loaded.kind != kind:
-        other = "translate" if loaded.kind == "translator" else "classify"
-        raise CommandError(
-            f"{str(loaded.path)!r} is a {loaded.kind}; use `{PROG} {other}` for it", status=2
-        )
+        raise launcher.wrong_command(loaded.path, loaded.kind)
 
 
 def _batches(loaded, texts, kind, batch_size, quiet, verb, emit):
@@ -271,11 +252,7 @@ def cmd_classify(args):
 
 
 def cmd_export(args):
-    target = Path(args.to)
-    if target.exists() and not target.is_dir():
-        raise CommandError(f"--to {str(target)!r} is a file; pass a folder for the SavedModel")
-    if target.is_dir() and any(target.iterdir()) and not args.overwrite:
-        raise CommandError(f"--to {str(target)!r} exists and is not empty; pass --overwrite to replace it")
+    target = Path(args.to)  # launcher.check: a folder, empty unless --overwrite
     loaded = load(args.model)
     if loaded.saved:
         raise CommandError(f"{str(loaded.path)!r} is already a SavedModel; nothing to export", status=2)
@@ -291,94 +268,17 @@ def cmd_export(args):
     return 0
 
 
-# ---- the parser -------------------------------------------------------------
+# ---- running a parsed command ----------------------------------------------
+
+COMMANDS = {"translate": cmd_translate, "classify": cmd_classify, "export": cmd_export}
 
 
-def _positive_int(value):
+def run(args):
+    """Run parsed ``args`` (checked by ``keras_transformer_cli.check``); returns the exit status."""
     try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer, e.g. 64")
-    return number
-
-
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Translate English to Spanish, classify movie reviews, or export a model "
-        "as a TensorFlow SavedModel of raw text (chapter 11 of Deep Learning with Python).",
-        epilog=f"Run `{PROG} COMMAND --help` for each command's options.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def run_options(sub, what, default_batch):
-        sub.add_argument(
-            "--model", required=True, metavar="PATH",
-            help="translator folder (Translator.save), classifier .keras file, or SavedModel folder "
-            f"from `{PROG} export`",
-        )
-        sub.add_argument(
-            "texts", nargs="*", metavar="TEXT",
-            help=f"{what}; with none, read one per line from standard input "
-            "(invalid UTF-8 is replaced with U+FFFD, with a warning naming the line)",
-        )
-        sub.add_argument(
-            "--batch-size", type=_positive_int, default=default_batch, metavar="N",
-            help=f"inputs per model call (default {default_batch})",
-        )
-        sub.add_argument("--quiet", action="store_true", help="no progress on standard error")
-
-    translate = commands.add_parser(
-        "translate", help="English -> Spanish, one translation per line",
-        description="Translate English sentences greedily (cached decoding), printing one "
-        "Spanish line per input, in order; empty input gives an empty line.",
-    )
-    run_options(translate, "English sentences", 64)
-    translate.set_defaults(handler=cmd_translate)
-
-    classify = commands.add_parser(
-        "classify", help="movie review -> 'label<TAB>probability'",
-        description="Classify movie reviews, printing 'positive' or 'negative', a tab and the "
-        "positive-class probability, one line per input, in order.",
-    )
-    run_options(classify, "reviews", 256)
-    classify.add_argument(
-        "--threshold", type=float, default=0.5,
-        help="probability at or above which a review is 'positive' (default 0.5)",
-    )
-    classify.set_defaults(handler=cmd_classify)
-
-    export = commands.add_parser(
-        "export", help="write a SavedModel that takes raw text",
-        description="Write a TensorFlow SavedModel whose serving_default signature takes "
-        "text: tf.string (B,) and returns translation: tf.string (B,) for a translator folder "
-        "or probability: tf.float32 (B,) for a classifier .keras file. It loads with "
-        "tf.saved_model.load without keras and runs with saved_model_cli.",
-    )
-    export.add_argument("--model", required=True, metavar="PATH", help="translator folder or classifier .keras file")
-    export.add_argument("--to", required=True, metavar="DIR", help="folder to write the SavedModel to")
-    export.add_argument("--overwrite", action="store_true", help="replace a non-empty DIR")
-    export.set_defaults(handler=cmd_export)
-    return parser
-
-
-def _quiet_tensorflow():
-    # TensorFlow's C++ chatter would bury the one-line messages. (Lines it
-    # prints while `import keras_transformer` loads it come before this.)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-
-def main(argv=None):
-    """Entry point of ``keras-transformer``; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    _quiet_tensorflow()
-    try:
-        return args.handler(args)
+        return COMMANDS[args.command](args)
     except CommandError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return error.status
+        return report(error)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
@@ -390,5 +290,16 @@ def main(argv=None):
         return 1
 
 
+def main(argv=None):
+    """``keras-transformer argv`` in this process; returns the exit status.
+
+    The console script is ``keras_transformer_cli:main``, which answers help
+    and usage errors before TensorFlow is imported and keeps its C++ log off
+    standard error; here (TensorFlow already imported) standard error is left
+    as it is.
+    """
+    return launcher.main(argv, quiet=False)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(launcher.main())

@@ -1,11 +1,18 @@
 """The keras-transformer command: the same outputs as the Python objects, bad input handled.
 
-Most tests call ``cli.main(argv)`` in this process (fast); two run the
-installed console script in a fresh process, as a user would.
+Most tests call ``cli.main(argv)`` in this process (fast); the rest run the
+installed console script, or its launcher module ``keras_transformer_cli``,
+in a fresh process, as a user would: help and every argument or path error
+answer without importing TensorFlow, and no TensorFlow/absl log line reaches
+standard error.
 """
 
 import io
+import json
+import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,12 +27,15 @@ from tiny_models import (  # noqa: E402
     SENTENCES,
     finish,
     reference_translations,
-    start,
     tiny_classifier,
     tiny_translator,
 )
 
+import keras_transformer_cli  # noqa: E402
 from keras_transformer import cli  # noqa: E402
+
+# A line of TensorFlow's C++ (absl) log: "I0000 00:00:...", or its banners.
+NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl|cuda|onednn", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
@@ -73,26 +83,119 @@ def parse_classified(lines):
 # ---- the console script, in a fresh process --------------------------------
 
 
-def test_console_script_translates_piped_lines_and_reports_bad_paths_in_one_line(models):
+def start_user_process(command, stdin=None):
+    """:func:`tiny_models.start`, in a user's environment: no ``TF_CPP_MIN_LOG_LEVEL`` set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", keras_transformer_cli.NATIVE_LOG_VARIABLE)}
+    return subprocess.Popen(
+        command, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    ), stdin
+
+
+def test_console_script_runs_with_only_its_own_lines_on_stderr(models, tmp_path):
+    """Real translate, classify and export runs: no TensorFlow/absl log line, ours all there."""
     script = shutil.which("keras-transformer") or pytest.skip("console script not installed (pip install -e .)")
     piped = b"Red green blue.\nGray \xff black.\n\n"
-    translate = start([script, "translate", "--model", str(models["translator"])], stdin=piped)
-    missing = start([script, "classify", "--model", str(models["root"] / "nope.keras"), "great"])
+    translate = start_user_process([script, "translate", "--model", str(models["translator"])], stdin=piped)
+    classify = start_user_process([script, "classify", "--model", str(models["classifier"]), *REVIEWS])
+    target = tmp_path / "imdb"
+    export = start_user_process([script, "export", "--model", str(models["classifier"]), "--to", str(target)])
+    missing = start_user_process([script, "classify", "--model", str(models["root"] / "nope.keras"), "great"])
 
+    # A missing model: exactly one line on standard error, exit status 2.
     status, out, err = finish(missing)
-    ours = [line for line in err.splitlines() if line.startswith("keras-transformer")]
-    assert status == 2 and "Traceback" not in err
-    assert ours == [line for line in ours if "error: no such file or folder" in line] and len(ours) == 1
-    assert "nope.keras" in ours[0] and out == ""
+    assert (status, out) == (2, "") and err.splitlines() == [
+        f"keras-transformer: error: no such file or folder: {str(models['root'] / 'nope.keras')!r}; "
+        "pass a translator folder, a classifier .keras file or an exported SavedModel folder"
+    ], err
+
+    status, out, err = finish(classify)
+    assert status == 0, err[-2000:]
+    np.testing.assert_allclose(parse_classified(out.splitlines())[1], models["probabilities"], atol=5e-5)
+    assert err.splitlines() == [  # the program's own warning still reaches stderr, nothing else
+        "keras-transformer: warning: argument 5: 30 tokens, longer than the model's "
+        "sequence length 12; only the first 12 are used"
+    ]
+
+    status, out, err = finish(export)
+    assert status == 0 and out.startswith(f"wrote {target} (serving_default:"), err[-2000:]
+    assert err == "" and (target / "saved_model.pb").exists()
 
     status, out, err = finish(translate)
+    assert not [line for line in err.splitlines() if NATIVE_LOG.search(line)], err
     assert status == 0, err[-2000:]
-    assert "Traceback" not in err
-    assert [l for l in err.splitlines() if "keras-transformer: warning" in l] == [
+    assert err.splitlines() == [
         "keras-transformer: warning: line 2: invalid UTF-8 (byte b'\\xff' at 5) replaced with U+FFFD"
     ]
     lines = out.splitlines()
     assert len(lines) == 3 and lines[0] == models["translations"][0] and lines[2] == ""
+
+
+# Runs the launcher as the console script does; then which heavy modules got imported.
+PROBE = """
+import json, sys
+import keras_transformer_cli
+try:
+    status = keras_transformer_cli.main(sys.argv[1:])
+except SystemExit as exit:
+    status = exit.code
+heavy = [name for name in ("tensorflow", "keras", "keras_transformer", "numpy") if name in sys.modules]
+print(json.dumps({"status": status, "heavy": heavy}))
+"""
+
+
+def test_help_and_argument_and_path_errors_answer_without_importing_tensorflow(tmp_path):
+    """The launcher answers these before importing TensorFlow (which takes seconds)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    translator = tmp_path / "translator"  # the file system is all the launcher looks at
+    translator.mkdir()
+    (translator / "translator.json").write_text("{}")
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    missing = tmp_path / "missing.keras"
+    out_dir = str(tmp_path / "out")
+    cases = [  # (argv, exit status, stderr lines: None for argparse's usage + error)
+        (["--help"], 0, 0),
+        (["translate", "--help"], 0, 0),
+        (["classify", "--help"], 0, 0),
+        (["export", "--help"], 0, 0),
+        ([], 2, None),
+        (["frobnicate"], 2, None),
+        (["translate", "--model", str(missing), "--batch-size", "0", "x"], 2, None),
+        (["classify", "--model", str(missing), "--threshold", "high", "x"], 2, None),
+        (["export", "--model", str(missing)], 2, None),
+        (["classify", "--model", str(missing), "x"], 2, 1),
+        (["translate", "--model", str(missing), "x"], 2, 1),
+        (["export", "--model", str(missing), "--to", out_dir], 2, 1),
+        (["translate", "--model", str(notes), "x"], 2, 1),
+        (["classify", "--model", str(empty), "x"], 2, 1),
+        (["classify", "--model", str(translator), "x"], 2, 1),
+        (["export", "--model", str(saved), "--to", out_dir], 2, 1),
+        (["export", "--model", str(translator), "--to", str(notes)], 1, 1),
+    ]
+    started = [
+        (argv, code, lines, start_user_process([sys.executable, "-c", PROBE, *argv]))
+        for argv, code, lines in cases
+    ]
+    for argv, code, lines, process in started:
+        status, out, err = finish(process, timeout=60)
+        assert status == 0, (argv, err)
+        result = json.loads(out.strip().splitlines()[-1])
+        assert result == {"status": code, "heavy": []}, (argv, result, err)
+        if lines is None:  # argparse: its usage, then one error line
+            assert err.splitlines()[-1].startswith("keras-transformer") and ": error: " in err, (argv, err)
+        else:
+            assert len(err.splitlines()) == lines, (argv, err)
+            assert lines == 0 or err.startswith("keras-transformer: error: "), (argv, err)
+        if argv[-1:] == ["--help"]:
+            assert out.startswith("usage: keras-transformer"), (argv, out)
+    # One parser and one set of checks, shared by the launcher and keras_transformer.cli.
+    assert cli.build_parser is keras_transformer_cli.build_parser
+    assert cli.CommandError is keras_transformer_cli.CommandError
 
 
 # ---- translate ---------------------------------------------------------------
@@ -198,7 +301,7 @@ def test_missing_or_non_model_paths_are_one_line_errors_with_status_2(models, ca
     empty_dir.mkdir()
     cases = {
         tmp_path / "missing": "no such file or folder",
-        notes: "is not a model (keras cannot load it",
+        notes: "is not a model (a file that is not a .keras archive)",
         fake: "is not a model (keras cannot load it",
         empty_dir: "is not a model (a folder without translator.json or saved_model.pb)",
     }
