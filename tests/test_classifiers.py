@@ -152,6 +152,7 @@ def test_token_dropout_replaces_real_tokens_by_unknown_only_in_training(tmp_path
     assert again.get_layer("token_dropout").rate == 0.2
 
 
+@pytest.mark.slow
 def test_ema_run_validates_and_keeps_the_averaged_weights(tmp_path):
     """With --ema the best checkpoint holds the optimizer's moving average, not the last weights.
 
@@ -262,6 +263,7 @@ def _imdb_folder(root, n=24):
     return root
 
 
+@pytest.mark.slow
 def test_script_runs_end_to_end_on_a_tiny_imdb_folder(tmp_path):
     data = _imdb_folder(tmp_path / "data")
     out = tmp_path / "out"

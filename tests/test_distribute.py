@@ -13,9 +13,9 @@ import pytest
 from keras_transformer.distribute import global_batch_size, is_chief, make_strategy, worker_output_dir
 
 WORKER = str(Path(__file__).with_name("distributed_worker.py"))
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow", reason="tf.distribute engines"
-)
+)]
 
 
 def run_worker(mode, out, env=None, timeout=300):

@@ -52,6 +52,7 @@ def test_classifier_gives_one_probability_per_text(classifier, batch):
     assert np.all((probabilities >= 0) & (probabilities <= 1))
 
 
+@pytest.mark.slow
 @fuzz
 @given(batch=batches)
 def test_translator_gives_each_text_the_translation_it_gets_alone(translator, batch):

@@ -15,9 +15,9 @@ import pytest
 import keras
 
 WORKER = str(Path(__file__).with_name("tiny_training.py"))
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow", reason="deterministic TF ops"
-)
+)]
 
 
 def train(output_dir, *extra, timeout=900):

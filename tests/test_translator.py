@@ -79,6 +79,7 @@ def test_transformer_learns_the_toy_task(learned):
     assert learned.translate(["Red green blue."]) == ["azul verde rojo"]
 
 
+@pytest.mark.slow
 def test_gru_attention_learns_the_toy_task():
     """The RNN encoder-decoder with attention learns reverse-and-translate too.
 
@@ -203,6 +204,7 @@ def test_attention_map_lines_up_with_the_translation(learned, tmp_path):
     assert (tmp_path / "attention.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypatch):
     import contextlib
     import json
