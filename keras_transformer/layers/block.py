@@ -1,5 +1,7 @@
 """What the encoder and decoder share: configuration, sublayers, residuals."""
 
+import inspect
+
 import keras
 from keras import ops
 
@@ -117,6 +119,49 @@ class TransformerBlock(keras.layers.Layer):
         self.dense_proj_dropout = self._make_dropout("dense_proj_dropout")
 
     # -- calling ----------------------------------------------------------
+    # Keywords of the book's 3rd edition -> this layer's call() arguments.
+    # Set by each subclass; `_call_alias_conflicts` names further arguments
+    # an alias may not be given together with.
+    _call_aliases = {}
+    _call_alias_conflicts = {}
+    # call() arguments passed positionally once resolved (in call() order).
+    _positional_call_arguments = ("inputs",)
+
+    def __call__(self, *args, **kwargs):
+        if any(alias in kwargs for alias in self._call_aliases):
+            args, kwargs = self._resolve_call_aliases(args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def _resolve_call_aliases(self, args, kwargs):
+        """Rename the 3rd edition's keywords before Keras sees the call.
+
+        `layer(source=x, source_mask=m)` becomes `layer(x, padding_mask=m)`
+        (and so on), so Keras binds, builds, propagates masks and records
+        the functional-model node exactly as for this package's own forms.
+        """
+        names = list(inspect.signature(self.call).parameters)
+        # A keyword passed as None counts as not given.
+        given = set(names[: len(args)]) | {k for k, v in kwargs.items() if v is not None}
+        kwargs = dict(kwargs)
+        for alias, name in self._call_aliases.items():
+            if alias not in kwargs:
+                continue
+            if alias in given:
+                for other in (name,) + tuple(self._call_alias_conflicts.get(alias, ())):
+                    if other in given:
+                        raise ValueError(
+                            f"{type(self).__name__}: got both `{alias}` and `{other}`, "
+                            "which are the same argument; pass only one of them."
+                        )
+            value = kwargs.pop(alias)
+            if name not in given:
+                kwargs[name] = value
+        args = list(args)
+        for name in self._positional_call_arguments:
+            if names.index(name) == len(args) and name in kwargs:
+                args.append(kwargs.pop(name))
+        return tuple(args), kwargs
+
     def _residual(self, x, norm, dropout, sublayer, training):
         """`norm(x + sublayer(x))`, or `x + sublayer(norm(x))` when norm_first.
 

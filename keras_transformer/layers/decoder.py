@@ -10,7 +10,10 @@ from keras_transformer.layers.masking import check_padding_mask
 
 @keras.saving.register_keras_serializable(package="keras_transformer")
 class TransformerDecoder(TransformerBlock):
-    """One decoder layer, called as `decoder(target_embeddings, encoder_outputs)`.
+    """One decoder layer: `decoder(target_embeddings, encoder_outputs)`.
+
+    The book's 3rd edition calls it `decoder(target=..., source=...,
+    source_mask=...)`; both forms are the same call.
 
     Same constructor as `TransformerEncoder`. Unlike the book's layer under
     Keras 3, it honours the masks of **both** inputs: the target padding mask
@@ -32,18 +35,31 @@ class TransformerDecoder(TransformerBlock):
             `self_attention_cache_update_index`.
         cross_attention_cache: from `compute_cross_attention_cache`, used in
             place of `encoder_outputs` (which may then be None).
+        target, source, source_mask: the 3rd edition's names for `inputs`,
+            `encoder_outputs` and `encoder_outputs_mask` (give one name of
+            each pair, not both). That edition passes no target mask; one
+            still comes from Keras or `inputs_mask`.
 
     Returns:
         `(B, T, embed_dim)`; with caches, `(outputs, self_attention_cache,
         cross_attention_cache)` (or `(outputs, self_attention_cache)` without
         cross-attention).
 
-    Example:
+    Example (the 2nd edition's call, then the 3rd edition's):
     >>> dec = TransformerDecoder(embed_dim=32, dense_dim=64, num_heads=2)
-    >>> y = dec(keras.random.normal((4, 7, 32)), keras.random.normal((4, 9, 32)))
-    >>> y.shape
+    >>> y, e = keras.random.normal((4, 7, 32)), keras.random.normal((4, 9, 32))
+    >>> dec(y, e).shape
+    (4, 7, 32)
+    >>> dec(target=y, source=e, source_mask=keras.ops.ones((4, 9), "bool")).shape
     (4, 7, 32)
     """
+
+    _call_aliases = {
+        "target": "inputs",
+        "source": "encoder_outputs",
+        "source_mask": "encoder_outputs_mask",
+    }
+    _positional_call_arguments = ("inputs", "encoder_outputs")
 
     def build(self, inputs_shape, encoder_outputs_shape=None):
         self._check_input_shape(inputs_shape)

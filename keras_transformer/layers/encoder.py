@@ -31,15 +31,23 @@ class TransformerEncoder(TransformerBlock):
             masking layer such as `PositionalEmbedding(mask_zero=True)`.
         padding_mask: the same, given explicitly (takes precedence).
         attention_mask: `(B, T, T)` booleans, merged with the padding mask.
+        source, source_mask: the 3rd edition's names for `inputs` and
+            `padding_mask` (give one name of each pair, not both).
 
     Returns:
-        `(B, T, embed_dim)`, carrying the input's mask.
+        `(B, T, embed_dim)`, carrying the input's Keras mask (if any).
 
-    Example:
+    Example (the 2nd edition's call, then the 3rd edition's):
     >>> enc = TransformerEncoder(embed_dim=32, dense_dim=64, num_heads=2)
-    >>> enc(keras.random.normal((4, 10, 32))).shape
+    >>> x = keras.random.normal((4, 10, 32))
+    >>> enc(x).shape
+    (4, 10, 32)
+    >>> enc(source=x, source_mask=keras.ops.ones((4, 10), "bool")).shape
     (4, 10, 32)
     """
+
+    _call_aliases = {"source": "inputs", "source_mask": "padding_mask"}
+    _call_alias_conflicts = {"source_mask": ("mask",)}
 
     def build(self, inputs_shape):
         self._check_input_shape(inputs_shape)
