@@ -250,8 +250,11 @@ def main(argv=None, quiet=True):
         return report(error)
     if quiet:
         quiet_native_logs()
-    from keras_transformer.cli import run
-
+    try:
+        from keras_transformer.cli import run  # TensorFlow: seconds
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     return run(args)
 
 
