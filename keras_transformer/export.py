@@ -217,7 +217,7 @@ def translation_function(translator):
     def translate(text):
         text = check_text(text)
         source = tf.cast(source_vectorizer(text), tf.int32)
-        generated = decoder._greedy_loop(source)
+        generated = decoder._greedy_loop(source, shrink=True)  # finished sentences leave the loop
         joined = join_tokens(generated, vocabulary, start_id, end_id)
         has_words = tf.reduce_any(tf.not_equal(source, 0), axis=1)
         return {"translation": tf.where(has_words, joined, tf.fill(tf.shape(joined), ""))}
