@@ -14,7 +14,9 @@ Every method decodes the same real test sentences with the same trained weights:
   ours, one at a time  one sentence per call, each cut to its length rounded up
                        to 4 (what Translator.translate does with one sentence),
                        without XLA; "XLA": compiled by XLA (jit_compile="auto"
-                       picks it for fewer than XLA_MAX_ROWS rows)
+                       picks it for fewer than XLA_MAX_ROWS rows); "3-D kernels":
+                       the attention projections from the layers' own kernels at
+                       every step instead of the 2-D matrices the loop is given
   ours-beam4, batch 64 beam search, beam 4, length penalty 0.6
 
 With `--old DIR` (a `git worktree` of an older commit), each round first runs that
@@ -53,6 +55,7 @@ sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "chapters")]
 from keras_transformer.decoding import (  # noqa: E402
     Decoder,
     TransformerStepper,
+    TransformerWeights,
     _compile,
     _output_weights,
     decode_by_length,
@@ -138,11 +141,20 @@ class HubCachedStepper(TransformerStepper):
         return logits, state._replace(self_cache=self_cache)
 
 
+class KernelStepper(TransformerStepper):
+    """Our stepper without the 2-D projection matrices: each step reshapes the layers' 3-D kernels."""
+
+    def weights(self):
+        return TransformerWeights(_output_weights(self.output_projection), (), ())
+
+
 def methods_of(args, model, source, start_id, end_id, max_length):
     """name -> (run, batch, sentences)."""
     ours = Decoder(model, start_id, end_id, max_length, jit_compile=False)
     every_row = Decoder(model, start_id, end_id, max_length, jit_compile=False, skip_finished=False)
     xla = Decoder(model, start_id, end_id, max_length, jit_compile=True)
+    kernels = Decoder(model, start_id, end_id, max_length, jit_compile=True,
+                      stepper=KernelStepper(model, max_length))
     hub = Decoder(model, start_id, end_id, max_length, jit_compile=False,
                   stepper=HubCachedStepper(model, max_length))
     one = lambda run: (lambda s: np.stack(decode_by_length(run, s, 1)))  # noqa: E731
@@ -156,6 +168,7 @@ def methods_of(args, model, source, start_id, end_id, max_length):
     methods["ours XLA, batch 64"] = (xla.greedy, 64, len(source))
     methods["ours, one at a time"] = (one(ours.greedy), 1, args.one_at_a_time)
     methods["ours XLA, one at a time"] = (one(xla.greedy), 1, args.one_at_a_time)
+    methods["ours XLA 3-D kernels, one at a time"] = (one(kernels.greedy), 1, args.one_at_a_time)
     methods["ours-beam4"] = (lambda s: ours.beam(s, beam_size=4, length_penalty=0.6), 64, len(source))
     return {name: m for name, m in methods.items() if not args.only or name in args.only}
 

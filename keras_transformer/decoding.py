@@ -70,6 +70,12 @@ class TransformerState(NamedTuple):
     source_mask: object  # (B, S) booleans
 
 
+class TransformerWeights(NamedTuple):
+    output: tuple  # (kernel, bias) of the output layer, or ()
+    self_attention: tuple  # HeadProjections of the decoder's self-attention
+    cross_attention: tuple
+
+
 class TransformerStepper:
     """One token at a time through a `transformer` translation model (seq2seq.py names)."""
 
@@ -80,7 +86,10 @@ class TransformerStepper:
                     "output_projection")
 
     def weights(self):
-        return _output_weights(self.output_projection)
+        # Attention projections as 2-D matrices: one sentence at a time under XLA, PA ms a
+        # sentence against PB with the layers' 3-D kernels (-PC%; docs/benchmarks.md, 2026-12-02).
+        attention = (self.decoder.self_attention.head_projections(), self.decoder.cross_attention.head_projections())
+        return TransformerWeights(_output_weights(self.output_projection), *attention)
 
     def encode(self, source):
         source_mask = ops.not_equal(source, 0)
@@ -90,11 +99,16 @@ class TransformerStepper:
         return TransformerState(self_keys, self_values, cross_keys, cross_values, source_mask)
 
     def step(self, state, token, index, weights):
+        """`TransformerDecoder.call` on one position: its sublayers, with the caches and projections."""
+        d = self.decoder
         x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
-        x, (self_keys, self_values), _ = self.decoder(
-            x, None, encoder_outputs_mask=state.source_mask, self_attention_cache=(state.self_keys, state.self_values),
-            self_attention_cache_update_index=index, cross_attention_cache=(state.cross_keys, state.cross_values))
-        logits = _logits(self.output_projection, weights, x[:, 0])
+        x, (self_keys, self_values) = d._residual(x, d.self_attention_norm, d.self_attention_dropout, lambda h: (
+            d.self_attention(h, h, use_causal_mask=True, cache=(state.self_keys, state.self_values),
+                             cache_update_index=index, projections=weights.self_attention)), False)
+        x, _ = d._residual(x, d.cross_attention_norm, d.cross_attention_dropout, lambda h: (
+            d.cross_attention(h, h, attention_mask=ops.expand_dims(state.source_mask, 1),
+                              cache=(state.cross_keys, state.cross_values), projections=weights.cross_attention)), False)
+        logits = _logits(self.output_projection, weights.output, d._feed_forward(x, False)[:, 0])
         return logits, state._replace(self_keys=self_keys, self_values=self_values)
 
 

@@ -122,18 +122,27 @@ def test_cross_attention_cache_equals_recomputing_keys_and_values():
 
 
 @pytest.mark.parametrize("use_bias", [True, False])
-def test_cached_steps_with_a_cache_pair_equal_full_attention(use_bias):
-    # While decoding, the projections run as 2-D products of the reshaped kernels.
+def test_cached_steps_with_head_projections_as_matrices_equal_full_attention(use_bias):
+    # While decoding, the projections run as 2-D products: on the matrices a
+    # loop passes in (`head_projections()`), or reshaped from the layer's kernels.
     length, dim = 5, 8
     x = rng.normal(size=(3, length, dim)).astype("float32")
     mha = MultiHeadAttention(num_heads=2, key_dim=4, use_bias=use_bias)
     full = mha(x, x, use_causal_mask=True)
-    cache, steps = (ops.zeros((3, length, 2, 4)), ops.zeros((3, length, 2, 4))), []
-    for t in range(length):
-        out, cache = mha(x[:, t : t + 1], x[:, t : t + 1], use_causal_mask=True, cache=cache, cache_update_index=t)
-        steps.append(out)
-    assert isinstance(cache, tuple)
-    assert_close(ops.concatenate(steps, axis=1), full, atol=1e-5)
+    matrices = mha.head_projections()
+    assert [tuple(k.shape) for k, _ in matrices] == [(8, 8), (8, 8), (8, 8), (8, 8)]
+    for given in (None, matrices):
+        cache = (ops.zeros((3, length, 2, 4)), ops.zeros((3, length, 2, 4)))
+        steps = []
+        for t in range(length):
+            step = x[:, t : t + 1]
+            out, cache = mha(step, step, use_causal_mask=True, cache=cache, cache_update_index=t, projections=given)
+            steps.append(out)
+        assert_close(ops.concatenate(steps, axis=1), full, atol=1e-5)
+    # The matrices are what the step uses: zeroing them changes the output.
+    zeros = type(matrices)(*((ops.zeros_like(k), ops.zeros_like(b)) for k, b in matrices))
+    out, _ = mha(x[:, :1], x[:, :1], cache=(ops.zeros((3, length, 2, 4)),) * 2, cache_update_index=0, projections=zeros)
+    assert_close(out, np.zeros((3, 1, dim)))
 
 
 @pytest.mark.parametrize("which", ["query_mask", "value_mask", "key_mask"])

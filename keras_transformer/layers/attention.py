@@ -6,6 +6,7 @@ in the tests.
 """
 
 import math
+from typing import NamedTuple
 
 import keras
 from keras import ops
@@ -126,6 +127,9 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             used as is and `key`/`value` are ignored (cross-attention,
             computed once by `compute_cache`). The cache comes back in the
             form it was given.
+        projections: with a cache, the `HeadProjections` from
+            `head_projections()` to project with (a decoding loop makes them
+            once and passes them to every step); else made from the kernels.
 
     Returns:
         `(B, T, dim)`, or `(output, cache)` when a cache is given.
@@ -196,6 +200,19 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         keys, values = _project(self._key_dense, key), _project(self._value_dense, value)
         return (keys, values) if split else ops.stack([keys, values], axis=1)
 
+    def head_projections(self):
+        """The query, key, value and output projections as 2-D matrices.
+
+        `(kernel, bias)` pairs, `(in, out)` and `(out,)` in the compute dtype
+        (`()` for one that must run as its layer: LoRA, quantized). A decoding
+        loop makes them once and passes them to every cached call
+        (`projections=`): XLA on TensorFlow runs a one-row product with the
+        layer's 3-D kernel, reshaped inside the loop, far slower
+        (`keras_transformer.decoding` cites the measurement).
+        """
+        denses = (self._query_dense, self._key_dense, self._value_dense, self._output_dense)
+        return HeadProjections(*(_matrices(dense) if _plain(dense) else () for dense in denses))
+
     def call(
         self,
         query,
@@ -210,6 +227,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         cache_update_index=None,
         return_attention_scores=False,
         training=None,
+        projections=None,
     ):
         key = value if key is None else key
         name = f"MultiHeadAttention {self.name!r}"
@@ -220,8 +238,9 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         value_mask = check_padding_mask(value_mask, value, name, "value_mask")
         key_mask = check_padding_mask(key_mask, key, name, "key_mask")
         # While decoding (a cache), the projections run as plain 2-D matrix products.
-        project = _project if cache is not None else (lambda dense, x: dense(x))
-        projected_query = project(self._query_dense, query)
+        project = _project if cache is not None else (lambda dense, x, _: dense(x))
+        given = projections or HeadProjections((), (), (), ())
+        projected_query = project(self._query_dense, query, given.query)
         if cache is None:
             projected_key = self._key_dense(key)
             projected_value = self._value_dense(value)
@@ -231,8 +250,10 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
                 # In-place writes of the new keys and values into the cache,
                 # handed back in the form it came in.
                 start = [0, cache_update_index, 0, 0]
-                projected_key = ops.slice_update(projected_key, start, project(self._key_dense, key))
-                projected_value = ops.slice_update(projected_value, start, project(self._value_dense, value))
+                projected_key = ops.slice_update(projected_key, start, project(self._key_dense, key, given.key))
+                projected_value = ops.slice_update(
+                    projected_value, start, project(self._value_dense, value, given.value)
+                )
                 pair = (projected_key, projected_value)
                 cache = pair if isinstance(cache, (tuple, list)) else ops.stack(pair, axis=1)
 
@@ -260,7 +281,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             training,
             want_scores,
         )
-        output = project(self._output_dense, output)
+        output = project(self._output_dense, output, given.output)
         if self.keep_attention_weights:
             self.last_attention_weights = weights
         if cache is not None:
@@ -306,6 +327,15 @@ def _single_query_attention(query, key, value, mask, scale):
     return ops.sum(ops.expand_dims(weights, -1) * value, axis=1, keepdims=True)
 
 
+class HeadProjections(NamedTuple):
+    """`(kernel, bias)` matrices of an attention layer's four projections (see `head_projections`)."""
+
+    query: tuple
+    key: tuple
+    value: tuple
+    output: tuple
+
+
 # EinsumDense equations of the projections in and out of the heads (inputs of
 # rank 3, attention over axis 1): both are one matrix product after reshapes.
 _INTO_HEADS, _OUT_OF_HEADS = "abc,cde->abde", "abcd,cde->abe"
@@ -334,14 +364,16 @@ def _matrices(dense):
     return ops.reshape(kernel, shape), bias
 
 
-def _project(dense, x):
+def _project(dense, x, matrices=()):
     """`dense(x)` for a head projection, as one 2-D matrix product plus bias.
 
-    The same arithmetic as the `EinsumDense` layer, on its kernel reshaped to
-    a matrix. Layers with LoRA or quantized weights, or other equations, run
-    as the layer.
+    The same arithmetic as the `EinsumDense` layer, on `matrices` (a pair
+    from `head_projections`) if given, else on its kernel reshaped here.
+    Layers with LoRA or quantized weights, or other equations, run as the layer.
     """
-    if _plain(dense):
+    if matrices:
+        kernel, bias = matrices
+    elif _plain(dense):
         kernel, bias = _matrices(dense)
     else:
         return dense(x)
