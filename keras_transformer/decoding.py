@@ -86,8 +86,9 @@ class TransformerStepper:
                     "output_projection")
 
     def weights(self):
-        # Attention projections as 2-D matrices: one sentence at a time under XLA, PA ms a
-        # sentence against PB with the layers' 3-D kernels (-PC%; docs/benchmarks.md, 2026-12-02).
+        # Attention projections as 2-D matrices: one sentence at a time under XLA, 9.94 ms a
+        # sentence against 15.07 with the layers' 3-D kernels (-34%; batch 64: 1.76 against
+        # 1.88; medians of 3 alternating runs of benchmarks/bench_decode.py, 2026-12-02).
         attention = (self.decoder.self_attention.head_projections(), self.decoder.cross_attention.head_projections())
         return TransformerWeights(_output_weights(self.output_projection), *attention)
 
