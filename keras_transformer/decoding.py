@@ -86,9 +86,8 @@ class TransformerStepper:
                     "output_projection")
 
     def weights(self):
-        # Attention projections as 2-D matrices: one sentence at a time under XLA, 9.94 ms a
-        # sentence against 15.07 with the layers' 3-D kernels (-34%; batch 64: 1.76 against
-        # 1.88; medians of 3 alternating runs of benchmarks/bench_decode.py, 2026-12-02).
+        # Attention projections as 2-D matrices: one sentence under XLA 13.76 ms against 16.18 with
+        # the layers' 3-D kernels (-15%; -34% in 3 other runs): bench_decode.py, docs/benchmarks.md.
         attention = (self.decoder.self_attention.head_projections(), self.decoder.cross_attention.head_projections())
         return TransformerWeights(_output_weights(self.output_projection), *attention)
 
