@@ -16,7 +16,7 @@ import logging
 import random
 
 from keras_transformer import distribute, training
-from keras_transformer.data.spa_eng import load_pairs, make_dataset, make_vectorizers, split_pairs
+from keras_transformer.data.spa_eng import load_pairs, make_dataset, make_vectorizers, split_pairs, unseen_in_training
 from keras_transformer.models.seq2seq import MODEL_NAMES, build_translation_model, compile_translation_model
 from keras_transformer.translator import Translator, plot_attention
 
@@ -114,7 +114,8 @@ def main(argv=None):
     decoding = {"method": args.method, "beam_size": args.beam_size, "length_penalty": args.length_penalty}
     with training.Timer() as eval_timer:
         accuracy = translator.evaluate(test_pairs, translate=False)
-        quality = translator.evaluate(test_pairs[: args.eval_limit] if args.eval_limit else test_pairs, **decoding)
+        scored = test_pairs[: args.eval_limit] if args.eval_limit else test_pairs
+        quality = translator.evaluate(scored, unseen=unseen_in_training(scored, train_pairs), **decoding)
     samples = random.Random(args.seed).sample(test_pairs, min(args.samples, len(test_pairs)))
     translations = translator.translate([english for english, _ in samples], **decoding)
     for (english, spanish), output in zip(samples, translations):
@@ -135,6 +136,8 @@ def main(argv=None):
             "bleu_chrf_pairs": quality["num_pairs"],
             "bleu": quality["bleu"],
             "chrf": quality["chrf"],
+            **{key: quality[key] for key in ("bleu_raw", "chrf_raw", "unk_rate", "unseen_pairs", "bleu_unseen",
+                                             "chrf_unseen", "bleu_raw_unseen", "chrf_raw_unseen") if key in quality},
             "bleu_signature": quality["bleu_signature"],
             "chrf_signature": quality["chrf_signature"],
             "decoding": "greedy" if args.method == "greedy"
@@ -148,7 +151,8 @@ def main(argv=None):
     }, title=f"{args.model}: English->Spanish")
     test = results["test"]
     print(f"test accuracy (Keras way) {test['accuracy_keras']:.4f}, (real tokens) {test['accuracy_tokens']:.4f}, "
-          f"BLEU {test['bleu']:.2f}, chrF {test['chrf']:.2f} on {test['bleu_chrf_pairs']} pairs "
+          f"BLEU {test['bleu']:.2f}, chrF {test['chrf']:.2f} (raw references {test['bleu_raw']:.2f}, "
+          f"{test['chrf_raw']:.2f}; [UNK] in {test['unk_rate']:.1%}) on {test['bleu_chrf_pairs']} pairs "
           f"({test['decoding']}); written to {run.output_dir}")
     return results
 

@@ -46,3 +46,40 @@ def corpus_scores(hypotheses, references):
         "bleu_signature": str(bleu.get_signature()),
         "chrf_signature": str(chrf.get_signature()),
     }
+
+
+def translation_scores(hypotheses, references, prepared_references, unseen=None):
+    """What a reader needs to trust a translator's BLEU, from its outputs.
+
+    Args:
+        hypotheses: the model's translations.
+        references: the Spanish sentences as the corpus writes them (cased, punctuated).
+        prepared_references: the same prepared as the book's model writes (lower-cased,
+            punctuation stripped; ``translator.prepare_reference``).
+        unseen: None, or one boolean per pair: True where the English sentence occurs
+            nowhere in the training split (``spa_eng.unseen_in_training``).
+
+    Returns:
+        ``bleu``/``chrf`` (prepared references, the book-comparable figures, with their
+        signatures), ``bleu_raw``/``chrf_raw`` (the corpus's own references), ``unk_rate``
+        (share of outputs holding ``[UNK]``), and with ``unseen`` the same four scores
+        on the unseen pairs (``*_unseen``) and ``unseen_pairs``.
+
+    Example::
+
+        translation_scores(["hola"], ["¡Hola!"], ["hola"])["bleu_raw"]  # lower than "bleu"
+    """
+    scores = corpus_scores(hypotheses, prepared_references)
+    raw = corpus_scores(hypotheses, references)
+    scores.update(bleu_raw=raw["bleu"], chrf_raw=raw["chrf"],
+                  unk_rate=float(np.mean(["[UNK]" in h for h in hypotheses])) if hypotheses else 0.0)
+    if unseen is not None:
+        rows = [i for i, flag in enumerate(unseen) if flag]
+        scores["unseen_pairs"] = len(rows)
+        if rows:
+            pick = lambda values: [values[i] for i in rows]  # noqa: E731
+            prepared = corpus_scores(pick(hypotheses), pick(prepared_references))
+            raw = corpus_scores(pick(hypotheses), pick(references))
+            scores.update(bleu_unseen=prepared["bleu"], chrf_unseen=prepared["chrf"],
+                          bleu_raw_unseen=raw["bleu"], chrf_raw_unseen=raw["chrf"])
+    return scores

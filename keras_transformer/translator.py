@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from keras_transformer.data.spa_eng import END_TOKEN, START_TOKEN, custom_standardization, trim_batch_padding, wrap_target
 from keras_transformer.plots import plot_attention  # noqa: F401  (its former home)
-from keras_transformer.scoring import corpus_scores, next_token_accuracies  # noqa: F401
+from keras_transformer.scoring import corpus_scores, next_token_accuracies, translation_scores  # noqa: F401
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,8 @@ class Translator:
         return source_tokens, labels, weights[0][: len(labels), :length]
 
     # ---- quality -----------------------------------------------------------
-    def evaluate(self, pairs, batch_size=64, translate=True, method="greedy", beam_size=4, length_penalty=0.6):
+    def evaluate(self, pairs, batch_size=64, translate=True, method="greedy", beam_size=4, length_penalty=0.6,
+                 unseen=None):
         """Next-token accuracy two ways, and corpus BLEU and chrF, on ``pairs``.
 
         Args:
@@ -319,7 +320,11 @@ class Translator:
             only. ``bleu``, ``chrf``: sacreBLEU corpus scores of greedy
             translations against the references prepared by
             :func:`prepare_reference` (lowercase, punctuation stripped), with
-            ``bleu_signature``/``chrf_signature``; ``num_pairs``.
+            ``bleu_signature``/``chrf_signature``; ``num_pairs``; ``bleu_raw``,
+            ``chrf_raw`` against the corpus's own (cased, punctuated) references,
+            ``unk_rate`` and, given ``unseen`` (one boolean per pair, see
+            ``spa_eng.unseen_in_training``), the same on the unseen pairs
+            (:func:`keras_transformer.scoring.translation_scores`).
         """
         if not pairs:
             raise ValueError("evaluate() got no pairs; pass [(english, spanish), ...].")
@@ -343,7 +348,7 @@ class Translator:
         if translate:
             hypotheses = self.translate(english, method=method, beam_size=beam_size, length_penalty=length_penalty)
             references = [prepare_reference(s) for _, s in pairs]
-            results.update(corpus_scores(hypotheses, references))
+            results.update(translation_scores(hypotheses, [s for _, s in pairs], references, unseen))
             results["hypotheses"] = hypotheses
             results["references"] = references
         return results

@@ -166,6 +166,26 @@ def test_evaluate_counts_the_padding_hit_only_the_keras_way(learned):
     assert results["accuracy_tokens"] == 0.0
 
 
+def test_evaluate_scores_raw_references_unseen_sentences_and_unknown_words(learned):
+    import sacrebleu
+
+    from keras_transformer.data.spa_eng import unseen_in_training
+
+    train = make_pairs(2000, seed=0)  # what `learned` was trained on
+    pairs = make_pairs(60, seed=11) + [("Red purple zebra.", "Cebra morada roja.")]
+    unseen = unseen_in_training(pairs, train)
+    assert unseen[-1] and not all(unseen)  # some test sentences are in training, as in Tatoeba
+    results = learned.evaluate(pairs, unseen=unseen)
+    hypotheses = results["hypotheses"]
+    assert results["unk_rate"] == pytest.approx(np.mean(["[UNK]" in h for h in hypotheses]))
+    # The corpus writes "Azul verde rojo.", the model "azul verde rojo": raw references cost BLEU.
+    assert results["bleu"] > 80 and results["bleu_raw"] < results["bleu"] - 10
+    rows = [i for i, flag in enumerate(unseen) if flag]
+    assert results["unseen_pairs"] == len(rows)
+    expected = sacrebleu.metrics.BLEU().corpus_score([hypotheses[i] for i in rows], [[pairs[i][1] for i in rows]])
+    assert results["bleu_raw_unseen"] == pytest.approx(expected.score)
+
+
 def test_references_are_prepared_like_the_model_output():
     assert prepare_reference("¿Dónde está el Café?") == "dónde está el café"
     assert prepare_reference("  Hola,   Tom!  ") == "hola tom"
@@ -238,6 +258,7 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     saved = json.loads((out / "results.json").read_text())
     assert saved["training"]["epochs_run"] == 1 and saved["test"]["pairs"] == 36
     assert saved["test"]["bleu_chrf_pairs"] == 8 and saved["chapter"] == "translation"
+    assert {"bleu_raw", "chrf_raw", "unk_rate", "unseen_pairs"} <= set(saved["test"])
     assert 0.0 <= saved["test"]["accuracy_tokens"] <= 1.0 and 0.0 <= saved["test"]["accuracy_keras"] <= 1.0
     assert len(saved["samples"]) == 3 and results["model"] == "transformer"
     # The cosine schedule spans exactly the batches the run trained on: the rate ends at zero.
@@ -261,7 +282,9 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     ])
     beam = json.loads((out / "results.json").read_text())
     assert beam["test"]["decoding"] == "beam 3, length penalty 0"
-    assert asked[-1] == {"method": "beam", "beam_size": 3, "length_penalty": 0.0}
+    assert {k: asked[-1][k] for k in ("method", "beam_size", "length_penalty")} == {
+        "method": "beam", "beam_size": 3, "length_penalty": 0.0}
+    assert len(asked[-1]["unseen"]) == 8  # one flag per scored pair
     assert beam["test"]["accuracy_keras"] == saved["test"]["accuracy_keras"] and beam["test"]["bleu_chrf_pairs"] == 8
     english = [s["english"] for s in beam["samples"]]
     assert reloaded.translate(english, method="beam", beam_size=3, length_penalty=0.0) == [

@@ -139,6 +139,19 @@ def split_pairs(
     )
 
 
+def unseen_in_training(pairs, train_pairs):
+    """One boolean per pair: True where its English sentence occurs nowhere in ``train_pairs``.
+
+    Tatoeba gives several Spanish translations of one English sentence, so a
+    random split puts some test sentences in training too; scores on the
+    unseen pairs alone measure translation of new sentences.
+
+    Example: ``unseen_in_training([("Go.", "Ve.")], [("Go.", "Vete.")]) -> [False]``.
+    """
+    seen = {english for english, _ in train_pairs}
+    return [english not in seen for english, _ in pairs]
+
+
 def wrap_target(spanish: str) -> str:
     """``"[start] " + spanish + " [end]"``; already wrapped text is returned unchanged.
 
