@@ -1,10 +1,9 @@
 """The one training path of the chapter scripts: `model.fit` plus the callbacks a run needs.
 
-A run lives in one folder. `TrainingRun(output_dir)` looks at what is there
-and knows what is left to do: a fresh run, a run killed mid-training (resume
-from the last finished epoch), or a run killed after training (only the
-evaluation and saving are left). Every file it writes is written whole or
-not at all (written beside, then renamed).
+A run lives in one folder. `TrainingRun(output_dir)` looks at what is there and knows
+what is left: a fresh run, a run killed mid-training (resume from the last finished epoch),
+or one killed after training (only evaluating and saving are left). Every file it writes
+is written whole or not at all (written beside, then renamed).
 
     run = TrainingRun("output/ch11_text_classification/transformer")
     counter = EpochCounter()
@@ -220,7 +219,10 @@ class _RunLog(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         first_epoch = getattr(self.model, "_initial_epoch", None) or 0
         path = self.output_dir / "history.csv"
-        self.rows = list(csv.DictReader(open(path, newline="")))[:first_epoch] if path.exists() else []
+        self.rows = []
+        if path.exists():
+            with open(path, newline="") as f:
+                self.rows = list(csv.DictReader(f))[:first_epoch]
         scores = [float(r[self.monitor]) for r in self.rows if self.monitor and r.get(self.monitor) not in (None, "", "NA")]
         self.best = max(scores) if scores else -math.inf
 
@@ -230,7 +232,8 @@ class _RunLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {}, epoch_seconds=time.perf_counter() - self.start)
         score = logs.get(self.monitor) if self.monitor else None
-        if self.monitor is None or (score is not None and math.isfinite(score) and score > self.best):
+        finite = math.isfinite(float(logs.get("loss", 0.0)))  # a NaN epoch never becomes the checkpoint
+        if finite and (self.monitor is None or (score is not None and math.isfinite(score) and score > self.best)):
             self.best = score if score is not None else self.best
             save_model(self.model, self.output_dir / "best.keras")
         self.rows.append({"epoch": epoch, **{k: float(v) for k, v in logs.items()}})
@@ -309,10 +312,8 @@ class TrainingRun:
         fit_options.setdefault("shuffle", False)  # datasets come shuffled (Keras warns otherwise)
         distribute.fit(model, train_data, strategy, validation_data=validation_data, epochs=epochs,
                        callbacks=steps, verbose=verbose, **fit_options)
-        history = read_history_csv(self.output_dir / "history.csv")
         write_json(self.trained_path, {"epochs_requested": epochs, "stopped_on_nan": nan.stopped_at is not None,
-                                       "monitor": monitor if validation_data is not None else None,
-                                       "epochs_run": len(history.get("loss", []))})
+                                       "monitor": monitor if validation_data is not None else None})
         remove_path(self.output_dir / "resume")  # after trained.json: a kill in between still finishes
 
     def best_model(self, compile=True):
