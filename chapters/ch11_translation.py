@@ -17,6 +17,7 @@ import random
 
 from keras_transformer import distribute, training
 from keras_transformer.data.spa_eng import load_pairs, make_dataset, make_vectorizers, split_pairs, unseen_in_training
+from keras_transformer.data.subwords import make_subword_vectorizers, piece_statistics
 from keras_transformer.models.seq2seq import MODEL_NAMES, build_translation_model, compile_translation_model
 from keras_transformer.translator import Translator, plot_attention
 
@@ -41,8 +42,13 @@ def parse_args(argv=None):
     add("--beam-size", type=int, default=4, help="beams of --method beam")
     add("--length-penalty", type=float, default=0.6,
         help="--method beam ranks beams by log p / ((5 + length) / 6) ** this (GNMT's 0.6)")
-    add("--vocab-size", type=int, default=15000, help="source and target vocabulary size (book: 15000)")
-    add("--sequence-length", type=int, default=20, help="tokens per sentence (book: 20)")
+    add("--tokenizer", choices=("word", "sentencepiece"), default="word",
+        help="word: the book's TextVectorization (lower-cased, no punctuation, [UNK] past the vocabulary); "
+        "sentencepiece: subword pieces learned on the training pairs, cased and punctuated, no [UNK]")
+    add("--vocab-size", type=int, default=None,
+        help="source and target vocabulary size (default: the book's 15000 words, or 8000 pieces)")
+    add("--sequence-length", type=int, default=None,
+        help="tokens per sentence (default: the book's 20 words, or 32 pieces)")
     add("--full-padding", action="store_true",
         help="pad every batch to --sequence-length as the book does, instead of batching pairs of similar "
         "length and cutting each batch to its longest (same per-pair loss and predictions, slower)")
@@ -51,6 +57,11 @@ def parse_args(argv=None):
         "32 = embed_dim / num_heads is the paper's and faster)")
     add("--steps-per-execution", type=int, default=1,
         help="training steps per compiled call (e.g. 16: less per-step overhead on CPU)")
+    add("--layer-dropout", type=float, default=0.0,
+        help="transformer: dropout inside the encoder and decoder layers (book: none; the paper: 0.1)")
+    add("--label-smoothing", type=float, default=0.0, help="smooth the next-token targets by this much (book: 0)")
+    add("--ema", type=float, default=None, metavar="MOMENTUM",
+        help="validate, keep and score a moving average of the weights with this momentum (e.g. 0.999)")
     add("--train-limit", type=int, default=None, help="use only the first N training pairs (smoke tests; default: all)")
     add("--attend", default=None, metavar="SENTENCE",
         help="English sentence whose cross-attention heatmap is written to attention.png "
@@ -59,8 +70,11 @@ def parse_args(argv=None):
     training.add_optimizer_arguments(parser)
     add("--skip-training", action="store_true", help="evaluate the best checkpoint already in --output-dir without training")
     args = parser.parse_args(argv)
-    if args.key_dim is not None and args.model != "transformer":
-        parser.error("--key-dim applies to --model transformer only")
+    if (args.key_dim is not None or args.layer_dropout) and args.model != "transformer":
+        parser.error("--key-dim and --layer-dropout apply to --model transformer only")
+    subword = args.tokenizer == "sentencepiece"
+    args.vocab_size = args.vocab_size or (8000 if subword else 15000)
+    args.sequence_length = args.sequence_length or (32 if subword else 20)
     if args.steps_per_execution < 1:
         parser.error("--steps-per-execution must be at least 1")
     if args.beam_size < 1:
@@ -85,7 +99,16 @@ def main(argv=None):
     train_pairs = train_pairs[: args.train_limit] if args.train_limit else train_pairs
     print(f"{len(pairs)} pairs ({skipped} malformed skipped): {len(train_pairs)} train, "
           f"{len(val_pairs)} validation, {len(test_pairs)} test")
-    source_vec, target_vec = make_vectorizers(train_pairs, args.vocab_size, args.sequence_length)
+    if args.tokenizer == "sentencepiece":
+        source_vec, target_vec = make_subword_vectorizers(train_pairs, args.vocab_size, args.sequence_length)
+        pieces = piece_statistics(target_vec, [s for _, s in test_pairs])
+        print(f"sentencepiece: {source_vec.vocabulary_size()} English and {target_vec.vocabulary_size()} Spanish "
+              f"pieces; test Spanish {pieces['mean']:.1f} pieces a sentence, {pieces['truncated']:.2%} cut, "
+              f"{pieces['round_trip']:.2%} detokenized exactly")
+    else:
+        source_vec, target_vec = make_vectorizers(train_pairs, args.vocab_size, args.sequence_length)
+    vocab = {"source_vocab": source_vec.vocabulary_size(), "target_vocab": target_vec.vocabulary_size()} \
+        if args.tokenizer == "sentencepiece" else {"source_vocab": args.vocab_size, "target_vocab": args.vocab_size}
     counter = training.EpochCounter(seed=args.seed)
 
     def dataset(split, shuffle=False):
@@ -97,15 +120,19 @@ def main(argv=None):
         decay_steps = training.count_batches(train_ds) * epochs if args.lr_schedule == "cosine" else None
         with distribute.strategy_scope(strategy):  # the vectorizers were adapted outside it
             sizes = {"key_dim": args.key_dim} if args.model == "transformer" and args.key_dim else {}
-            model = build_translation_model(args.model, source_vocab=args.vocab_size, target_vocab=args.vocab_size,
-                                            sequence_length=args.sequence_length, compile=False, **sizes)
-            optimizer = training.make_optimizer(args.optimizer, args.learning_rate, decay_steps)
-            compile_translation_model(model, optimizer, steps_per_execution=args.steps_per_execution)
+            if args.layer_dropout:
+                sizes["layer_dropout"] = args.layer_dropout
+            model = build_translation_model(args.model, sequence_length=args.sequence_length, compile=False,
+                                            **vocab, **sizes)
+            optimizer = training.make_optimizer(args.optimizer, args.learning_rate, decay_steps,
+                                                ema_momentum=args.ema, warmup_steps=args.warmup_steps)
+            compile_translation_model(model, optimizer, steps_per_execution=args.steps_per_execution,
+                                      label_smoothing=args.label_smoothing)
             if args.jit_compile != "auto":  # "auto": what compile() chose
                 model.jit_compile = distribute.jit_compile_setting(args.jit_compile)
         model.summary()
         run.fit(model, train_ds, epochs, validation_data=dataset(val_pairs), strategy=strategy,
-                callbacks=[counter], verbose=1)
+                callbacks=[counter], swap_ema=args.ema is not None, verbose=1)
 
     # The best epoch: saved as a translator, scored on the test split, shown on samples.
     translator = Translator(run.best_model(compile=False), source_vec, target_vec, args.model)

@@ -150,6 +150,8 @@ def load(path):
     import tensorflow as tf
 
     if found == "savedmodel":
+        import tensorflow_text  # noqa: F401  (registers the SentencePiece ops a subword translator's graph holds)
+
         try:
             signature = tf.saved_model.load(str(path)).signatures["serving_default"]
         except Exception as error:

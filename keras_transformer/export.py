@@ -16,7 +16,8 @@ Example::
     export_classifier(end_to_end_model, "export/imdb")
     export_translator(translator, "export/translator")
 
-    # Anywhere with TensorFlow only (no keras, no keras_transformer):
+    # Anywhere with TensorFlow only (no keras, no keras_transformer; a subword
+    # translator's SentencePiece op also needs `import tensorflow_text` first):
     serve = tf.saved_model.load("export/translator").signatures["serving_default"]
     serve(text=tf.constant(["Where is the cafe?"]))["translation"]
 
@@ -67,10 +68,12 @@ def _check_path(path):
 
 
 def _track(archive, layer):
+    if hasattr(layer, "tokenizer"):  # a SubwordVectorizer: keras-hub's tokenizer layer holds the model
+        layer = layer.tokenizer
     # A vectorizer rebuilt from its vocabulary (Translator.load) is not built
     # until first called, and ExportArchive refuses unbuilt layers.
     if not layer.built:
-        layer.build()
+        layer.build(None)
     archive.track(layer)
 
 
@@ -108,6 +111,8 @@ def count_tokens(vectorizer, texts):
     """
     if not texts:
         return []
+    if hasattr(vectorizer, "count_tokens"):  # a SubwordVectorizer counts its own pieces
+        return vectorizer.count_tokens(list(texts))
     try:
         # The layer's own standardize + split, so the count is exact.
         tokens = vectorizer._preprocess(tf.constant(list(texts), dtype=tf.string))
@@ -183,17 +188,22 @@ def _output_vocabulary(translator):
     return vocabulary + ["[UNK]"] * max(outputs - len(vocabulary), 0)
 
 
-def join_tokens(ids, vocabulary, start_id, end_id):
+def join_tokens(ids, vocabulary, start_id, end_id, detokenize=None):
     """Generated ids ``(B, L)`` -> ``(B,)`` strings, tokens joined by single spaces.
 
     A sentence ends at its first ``[end]`` or padding id (as in
-    ``Translator.greedy_decode``); ``[start]`` tokens are dropped.
+    ``Translator.greedy_decode``); ``[start]`` tokens are dropped. With
+    ``detokenize`` (ragged ids -> strings; a ``SubwordVectorizer``'s), the
+    kept ids are detokenized instead of joined.
     """
     ids = tf.cast(ids, tf.int32)
     stop = tf.logical_or(tf.equal(ids, 0), tf.equal(ids, end_id))
     before_stop = tf.equal(tf.cumsum(tf.cast(stop, tf.int32), axis=1), 0)
     keep = tf.logical_and(before_stop, tf.not_equal(ids, start_id))
-    tokens = tf.gather(vocabulary, tf.ragged.boolean_mask(ids, keep))
+    kept = tf.ragged.boolean_mask(ids, keep)
+    if detokenize is not None:
+        return detokenize(kept)
+    tokens = tf.gather(vocabulary, kept)
     return tf.strings.reduce_join(tokens, axis=1, separator=" ")
 
 
@@ -212,13 +222,14 @@ def translation_function(translator):
     vocabulary = tf.constant(_output_vocabulary(translator))
     source_vectorizer = translator.source_vectorizer
     start_id, end_id = translator.start_id, translator.end_id
+    detokenize = translator.target_vectorizer.detokenize_tensor if translator.subword else None
 
     @tf.function(input_signature=[TEXT_SPEC])
     def translate(text):
         text = check_text(text)
         source = tf.cast(source_vectorizer(text), tf.int32)
         generated = decoder._greedy_loop(source, shrink=True)  # finished sentences leave the loop
-        joined = join_tokens(generated, vocabulary, start_id, end_id)
+        joined = join_tokens(generated, vocabulary, start_id, end_id, detokenize)
         has_words = tf.reduce_any(tf.not_equal(source, 0), axis=1)
         return {"translation": tf.where(has_words, joined, tf.fill(tf.shape(joined), ""))}
 

@@ -48,7 +48,7 @@ def corpus_scores(hypotheses, references):
     }
 
 
-def translation_scores(hypotheses, references, prepared_references, unseen=None):
+def translation_scores(hypotheses, references, prepared_references, unseen=None, prepared_hypotheses=None):
     """What a reader needs to trust a translator's BLEU, from its outputs.
 
     Args:
@@ -58,6 +58,8 @@ def translation_scores(hypotheses, references, prepared_references, unseen=None)
             punctuation stripped; ``translator.prepare_reference``).
         unseen: None, or one boolean per pair: True where the English sentence occurs
             nowhere in the training split (``spa_eng.unseen_in_training``).
+        prepared_hypotheses: the translations prepared as the references were, for
+            the prepared-reference scores (cased, punctuated output); None: ``hypotheses``.
 
     Returns:
         ``bleu``/``chrf`` (prepared references, the book-comparable figures, with their
@@ -69,7 +71,8 @@ def translation_scores(hypotheses, references, prepared_references, unseen=None)
 
         translation_scores(["hola"], ["¡Hola!"], ["hola"])["bleu_raw"]  # lower than "bleu"
     """
-    scores = corpus_scores(hypotheses, prepared_references)
+    prepared_hypotheses = hypotheses if prepared_hypotheses is None else prepared_hypotheses
+    scores = corpus_scores(prepared_hypotheses, prepared_references)
     raw = corpus_scores(hypotheses, references)
     scores.update(bleu_raw=raw["bleu"], chrf_raw=raw["chrf"],
                   unk_rate=float(np.mean(["[UNK]" in h for h in hypotheses])) if hypotheses else 0.0)
@@ -78,7 +81,7 @@ def translation_scores(hypotheses, references, prepared_references, unseen=None)
         scores["unseen_pairs"] = len(rows)
         if rows:
             pick = lambda values: [values[i] for i in rows]  # noqa: E731
-            prepared = corpus_scores(pick(hypotheses), pick(prepared_references))
+            prepared = corpus_scores(pick(prepared_hypotheses), pick(prepared_references))
             raw = corpus_scores(pick(hypotheses), pick(references))
             scores.update(bleu_unseen=prepared["bleu"], chrf_unseen=prepared["chrf"],
                           bleu_raw_unseen=raw["bleu"], chrf_raw_unseen=raw["chrf"])

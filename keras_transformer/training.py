@@ -70,7 +70,7 @@ def add_training_arguments(parser, epochs, batch_size):
 
 
 def add_optimizer_arguments(parser):
-    """Add --optimizer, --learning-rate and --lr-schedule (see :func:`make_optimizer`)."""
+    """Add --optimizer, --learning-rate, --lr-schedule and --warmup-steps (see :func:`make_optimizer`)."""
     parser.add_argument(
         "--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
         help="optimizer (default rmsprop, the book's)",
@@ -81,6 +81,10 @@ def add_optimizer_arguments(parser):
     parser.add_argument(
         "--lr-schedule", choices=("constant", "cosine"), default="constant",
         help="learning rate: constant (the book's) or a cosine decay to zero over --epochs",
+    )
+    parser.add_argument(
+        "--warmup-steps", type=int, default=0,
+        help="with --lr-schedule cosine: rise linearly from 0 to --learning-rate over this many steps first",
     )
     return parser
 
@@ -107,14 +111,16 @@ def set_seed(seed, deterministic=False):
         tf.config.experimental.enable_op_determinism()
 
 
-def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_decay=None, ema_momentum=None):
+def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_decay=None, ema_momentum=None,
+                   warmup_steps=0):
     """A Keras optimizer by name, with an optional cosine decay of its rate.
 
     Args:
         name: any name ``keras.optimizers.get`` knows (book: ``"rmsprop"``).
         learning_rate: starting rate; None keeps the optimizer's default (0.001).
         decay_steps: if given, the rate follows a cosine from ``learning_rate``
-            (default 0.001) down to zero over this many steps.
+            (default 0.001) down to zero over this many steps (warm-up included).
+        warmup_steps: with ``decay_steps``, a linear rise from 0 first.
         weight_decay: decoupled weight decay (e.g. 0.01 with ``"adamw"``).
         ema_momentum: also keep a moving average of the weights with this
             momentum (``TrainingRun.fit(..., swap_ema=True)`` validates with it).
@@ -124,8 +130,11 @@ def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_
         else a ``keras.optimizers.Optimizer``.
     """
     if decay_steps:
+        peak = 1e-3 if learning_rate is None else float(learning_rate)
+        warmup_steps = min(int(warmup_steps), int(decay_steps) - 1)
         learning_rate = keras.optimizers.schedules.CosineDecay(
-            1e-3 if learning_rate is None else float(learning_rate), decay_steps=int(decay_steps)
+            0.0 if warmup_steps > 0 else peak, decay_steps=int(decay_steps) - max(warmup_steps, 0),
+            warmup_target=peak if warmup_steps > 0 else None, warmup_steps=max(warmup_steps, 0),
         )
     config = {}
     if learning_rate is not None:

@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_transformer.data.subwords import SubwordVectorizer
 from keras_transformer.data.spa_eng import END_TOKEN, START_TOKEN, custom_standardization, trim_batch_padding, wrap_target
 from keras_transformer.plots import plot_attention  # noqa: F401  (its former home)
 from keras_transformer.scoring import corpus_scores, next_token_accuracies, translation_scores  # noqa: F401
@@ -68,6 +69,8 @@ def _int64(ids):
 
 
 def _vectorizer_state(vectorizer):
+    if isinstance(vectorizer, SubwordVectorizer):
+        return vectorizer.get_state()
     config = vectorizer.get_config()
     standardize = config.get("standardize")
     if callable(standardize):
@@ -84,6 +87,8 @@ def _vectorizer_state(vectorizer):
 
 
 def _vectorizer_from_state(state):
+    if state.get("kind") == "sentencepiece":
+        return SubwordVectorizer.from_state(state)
     standardize = state["standardize"]
     standardize = _STANDARDIZERS.get(standardize, standardize)
     vocabulary = state["vocabulary"]
@@ -103,9 +108,11 @@ class Translator:
     Args:
         model: a model from ``build_translation_model`` (inputs ``"english"``,
             ``"spanish"``; output ``(B, T, vocab)`` probabilities).
-        source_vectorizer: English ``TextVectorization`` (length ``S``).
+        source_vectorizer: English ``TextVectorization`` (length ``S``), or a
+            ``SubwordVectorizer`` (``data.subwords``).
         target_vectorizer: Spanish ``TextVectorization`` (length ``S + 1``),
-            standardized with ``custom_standardization``.
+            standardized with ``custom_standardization``; or a wrapping
+            ``SubwordVectorizer``, whose translations are cased, punctuated text.
         model_name: recorded on save (e.g. ``"transformer"``).
 
     Example::
@@ -119,6 +126,7 @@ class Translator:
         self.source_vectorizer = source_vectorizer
         self.target_vectorizer = target_vectorizer
         self.model_name = model_name or model.name
+        self.subword = isinstance(target_vectorizer, SubwordVectorizer)
         self.vocabulary = [str(token) for token in target_vectorizer.get_vocabulary()]
         self.start_id = self.vocabulary.index(START_TOKEN)
         self.end_id = self.vocabulary.index(END_TOKEN)
@@ -151,9 +159,12 @@ class Translator:
         return ids
 
     def _warn_if_long(self, sentences, ids):
-        for sentence, row in zip(sentences, ids):
-            # A full row may mean truncation; count the words to tell.
-            if row[-1] != 0 and len(re.findall(r"\w+", sentence)) > self.sequence_length:
+        counts = self.source_vectorizer.count_tokens if isinstance(self.source_vectorizer, SubwordVectorizer) \
+            else lambda texts: [len(re.findall(r"\w+", text)) for text in texts]
+        full = [i for i, row in enumerate(ids) if row[-1] != 0]  # a full row may mean truncation
+        for i, count in zip(full, counts([sentences[i] for i in full])):
+            sentence = sentences[i]
+            if count > self.sequence_length:
                 logger.warning("Input longer than %d tokens, truncated: %r", self.sequence_length, sentence[:80])
 
     def greedy_decode(self, source_ids):
@@ -253,9 +264,15 @@ class Translator:
         # Batches of similar source length: most stop early (decode_by_length).
         decoded = decode_by_length(lambda rows: self.decode(rows, method, beam_size, length_penalty),
                                    ids[nonempty], batch_size)
-        for row, tokens in zip(nonempty, decoded):
-            results[row] = " ".join(self._token(t) for t in tokens)
+        for row, text in zip(nonempty, self.texts(decoded)):
+            results[row] = text
         return results
+
+    def texts(self, token_lists):
+        """Decoded id lists -> Spanish strings: detokenized pieces, or the book's words joined by spaces."""
+        if self.subword:
+            return self.target_vectorizer.detokenize(token_lists)
+        return [" ".join(self._token(t) for t in tokens) for tokens in token_lists]
 
     def _token(self, token_id):
         # A model built with a larger vocabulary than the vectorizer's may emit
@@ -348,7 +365,9 @@ class Translator:
         if translate:
             hypotheses = self.translate(english, method=method, beam_size=beam_size, length_penalty=length_penalty)
             references = [prepare_reference(s) for _, s in pairs]
-            results.update(translation_scores(hypotheses, [s for _, s in pairs], references, unseen))
+            # Cased, punctuated output is prepared as the references are, for the book-comparable scores.
+            prepared = [prepare_reference(h) for h in hypotheses] if self.subword else None
+            results.update(translation_scores(hypotheses, [s for _, s in pairs], references, unseen, prepared))
             results["hypotheses"] = hypotheses
             results["references"] = references
         return results

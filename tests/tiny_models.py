@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_transformer.data.spa_eng import make_dataset, make_vectorizers
+from keras_transformer.data.subwords import make_subword_vectorizers
 from keras_transformer.decoding import Decoder
 from keras_transformer.data.imdb import make_vectorizer
 from keras_transformer.models import build_classifier, end_to_end
@@ -23,6 +24,7 @@ from keras_transformer.translator import Translator
 from toy_data import ENGLISH, SPANISH, make_pairs, make_reviews  # noqa: F401 (shared with the tests)
 
 LENGTH = 6  # source tokens; longer sentences are truncated
+PIECES = 12  # source pieces of the subword translator
 
 REVIEW_LENGTH = 12
 
@@ -73,6 +75,23 @@ def tiny_translator(epochs=3):
     return Translator(model, source_vec, target_vec, "transformer")
 
 
+@functools.lru_cache(maxsize=None)
+def tiny_subword_translator(epochs=15):
+    """The same Transformer on SentencePiece vocabularies (cased, punctuated output); cached."""
+    keras.utils.set_random_seed(0)
+    train = make_pairs(300, seed=0)
+    source_vec, target_vec = make_subword_vectorizers(train, vocab_size=300, sequence_length=PIECES)
+    model = build_translation_model(
+        "transformer", source_vec.vocabulary_size(), target_vec.vocabulary_size(), PIECES, compile=False,
+        embed_dim=16, dense_dim=32, num_heads=2, key_dim=None, dropout=0.0,
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    if epochs:
+        ds = make_dataset(train, source_vec, target_vec, batch_size=32, seed=0, by_length=True)
+        model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
+    return Translator(model, source_vec, target_vec, "transformer")
+
+
 def tiny_reviews(n=200, seed=0):
     texts, labels = make_reviews(n, seed)
     return texts, np.array(labels)
@@ -105,16 +124,16 @@ def reference_translations(translator, sentences):
     source = np.asarray(translator.source_vectorizer(np.array(sentences, dtype=object)))
     decoder = Decoder(translator.model, translator.start_id, translator.end_id, translator.max_length)
     generated = np.asarray(decoder.greedy(source))
-    results = []
-    for source_row, row in zip(source, generated):
-        words = []
+    kept = []
+    for row in generated:
+        tokens = []
         for token in row:
             if token in (0, translator.end_id):
                 break
             if token != translator.start_id:
-                words.append(translator._token(int(token)))
-        results.append(" ".join(words) if np.any(source_row != 0) else "")
-    return results
+                tokens.append(int(token))
+        kept.append(tokens)
+    return [text if np.any(source_row != 0) else "" for source_row, text in zip(source, translator.texts(kept))]
 
 
 def start(command, stdin=None):

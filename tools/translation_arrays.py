@@ -395,10 +395,7 @@ def score(args):
         generated = outputs["greedy"]
     _, _, test = split_pairs(load_pairs(args.data_dir).pairs, seed=1337)
     test = test[: len(generated)]
-    hypotheses = [
-        " ".join(translator._token(t) for t in tokens)
-        for tokens in to_token_lists(generated, translator.end_id)
-    ]
+    hypotheses = translator.texts(to_token_lists(generated, translator.end_id))
     references = [prepare_reference(s) for _, s in test]
     samples = list(zip([e for e, _ in test[:10]], hypotheses[:10], references[:10]))
     summary = {

@@ -13,6 +13,7 @@ from keras_transformer.layers.attention import (
 from keras_transformer.layers.decoder import TransformerDecoder
 from keras_transformer.layers.embedding import PositionalEmbedding, SinusoidalPositionalEncoding
 from keras_transformer.layers.encoder import TransformerEncoder
+from keras_transformer.layers.losses import SparseCategoricalCrossentropyWithSmoothing
 from keras_transformer.layers.masking import check_padding_mask
 from keras_transformer.layers.pooling import MaskedAttentionPooling1D, MaskedGlobalMaxPooling1D
 from keras_transformer.layers.rnn_attention import LuongAttention
@@ -27,6 +28,7 @@ __all__ = [
     "OneHot",
     "PositionalEmbedding",
     "SinusoidalPositionalEncoding",
+    "SparseCategoricalCrossentropyWithSmoothing",
     "TokenDropout",
     "TransformerDecoder",
     "TransformerEncoder",

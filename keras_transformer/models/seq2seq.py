@@ -34,6 +34,7 @@ import keras
 from keras_transformer.layers import (
     LuongAttention,
     PositionalEmbedding,
+    SparseCategoricalCrossentropyWithSmoothing,
     TransformerDecoder,
     TransformerEncoder,
 )
@@ -121,6 +122,7 @@ def build_transformer(
     num_heads=8,
     key_dim="book",
     dropout=0.5,
+    layer_dropout=0.0,
     name="transformer",
 ):
     """The book's Transformer encoder-decoder, one layer each.
@@ -128,7 +130,8 @@ def build_transformer(
     ``key_dim="book"`` uses ``key_dim=embed_dim`` per head, as the book's
     layers do; ``None`` uses ``embed_dim // num_heads`` (the paper). As in the
     book, dropout is applied once, before the output layer; the encoder and
-    decoder layers have none.
+    decoder layers have none unless ``layer_dropout`` is set (then on their
+    attention weights and each sublayer's output, as in the paper).
 
     Example::
 
@@ -142,29 +145,31 @@ def build_transformer(
         english
     )
     encoder_outputs = TransformerEncoder(
-        embed_dim, dense_dim, num_heads, key_dim=key_dim, name="encoder"
+        embed_dim, dense_dim, num_heads, key_dim=key_dim, dropout=layer_dropout, name="encoder"
     )(x)
     y = PositionalEmbedding(sequence_length, target_vocab, embed_dim, name="target_embedding")(
         spanish
     )
     # The source padding mask rides on encoder_outputs into cross-attention.
-    y = TransformerDecoder(embed_dim, dense_dim, num_heads, key_dim=key_dim, name="decoder")(
+    y = TransformerDecoder(embed_dim, dense_dim, num_heads, key_dim=key_dim, dropout=layer_dropout, name="decoder")(
         y, encoder_outputs
     )
     outputs = _output(y, target_vocab, dropout)
     return keras.Model({"english": english, "spanish": spanish}, outputs, name=name)
 
 
-def compile_translation_model(model, optimizer="rmsprop", steps_per_execution=1):
+def compile_translation_model(model, optimizer="rmsprop", steps_per_execution=1, label_smoothing=0.0):
     """Compile as the book: rmsprop, sparse categorical crossentropy, accuracy.
 
-    Keras masks the loss and the accuracy with the output's mask, which is the
+    ``label_smoothing > 0`` trains on the smoothed crossentropy instead
+    (``layers.SparseCategoricalCrossentropyWithSmoothing``). Keras masks the loss and the accuracy with the output's mask, which is the
     decoder input's padding mask (so the position right after ``[end]``,
     whose target is padding, is counted; see ``Translator.evaluate``).
     """
     model.compile(
         optimizer=optimizer,
-        loss="sparse_categorical_crossentropy",
+        loss=SparseCategoricalCrossentropyWithSmoothing(label_smoothing) if label_smoothing
+        else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
     )
@@ -189,7 +194,7 @@ def build_translation_model(
         **kwargs: sizes passed to :func:`build_gru` (``embed_dim``,
             ``latent_dim``, ``dropout``) or :func:`build_transformer`
             (``embed_dim``, ``dense_dim``, ``num_heads``, ``key_dim``,
-            ``dropout``); defaults are the book's.
+            ``dropout``, ``layer_dropout``); defaults are the book's.
 
     Returns:
         ``keras.Model``: ``{"english": (B, S), "spanish": (B, T)}`` int ids ->
