@@ -28,8 +28,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_transformer.data.spa_eng import (END_TOKEN, START_TOKEN, custom_standardization, trim_batch_padding,
+                                            vectorizer_from_state, vectorizer_state, wrap_target)
 from keras_transformer.data.subwords import SubwordVectorizer
-from keras_transformer.data.spa_eng import END_TOKEN, START_TOKEN, custom_standardization, trim_batch_padding, wrap_target
 from keras_transformer.plots import plot_attention  # noqa: F401  (its former home)
 from keras_transformer.scoring import corpus_scores, next_token_accuracies, translation_scores  # noqa: F401
 
@@ -37,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 _MODEL_FILE = "model.keras"
 _META_FILE = "translator.json"
-_STANDARDIZERS = {"custom_standardization": custom_standardization}
 
 
 def prepare_reference(spanish):
@@ -66,40 +66,6 @@ def _cross_attention_layer(model):
 
 def _int64(ids):
     return np.asarray(ids, dtype="int64")
-
-
-def _vectorizer_state(vectorizer):
-    if isinstance(vectorizer, SubwordVectorizer):
-        return vectorizer.get_state()
-    config = vectorizer.get_config()
-    standardize = config.get("standardize")
-    if callable(standardize):
-        standardize = standardize.__name__
-    elif isinstance(standardize, dict):  # a serialized function
-        standardize = standardize.get("config", standardize.get("class_name"))
-    return {
-        "max_tokens": config["max_tokens"],
-        "output_sequence_length": config["output_sequence_length"],
-        "standardize": standardize,
-        "split": config.get("split", "whitespace"),
-        "vocabulary": vectorizer.get_vocabulary(),
-    }
-
-
-def _vectorizer_from_state(state):
-    if state.get("kind") == "sentencepiece":
-        return SubwordVectorizer.from_state(state)
-    standardize = state["standardize"]
-    standardize = _STANDARDIZERS.get(standardize, standardize)
-    vocabulary = state["vocabulary"]
-    # The saved vocabulary starts with the padding "" and OOV "[UNK]" entries,
-    # which the layer adds by itself.
-    if vocabulary[:2] == ["", "[UNK]"]:
-        vocabulary = vocabulary[2:]
-    return keras.layers.TextVectorization(
-        max_tokens=state["max_tokens"], output_mode="int", output_sequence_length=state["output_sequence_length"],
-        standardize=standardize, split=state["split"], vocabulary=vocabulary,
-    )
 
 
 class Translator:
@@ -390,8 +356,8 @@ class Translator:
             self.model.save(staging / _MODEL_FILE)
             meta = {
                 "model_name": self.model_name,
-                "source_vectorizer": _vectorizer_state(self.source_vectorizer),
-                "target_vectorizer": _vectorizer_state(self.target_vectorizer),
+                "source_vectorizer": vectorizer_state(self.source_vectorizer),
+                "target_vectorizer": vectorizer_state(self.target_vectorizer),
             }
             (staging / _META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
             previous = path.with_name(path.name + ".old")
@@ -411,8 +377,8 @@ class Translator:
             raise FileNotFoundError(f"No {_META_FILE} in {str(path)!r}; pass a folder written by Translator.save().")
         meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
         model = keras.saving.load_model(path / _MODEL_FILE, compile=compile, safe_mode=True)
-        return cls(model, _vectorizer_from_state(meta["source_vectorizer"]),
-                   _vectorizer_from_state(meta["target_vectorizer"]), meta.get("model_name"))
+        return cls(model, vectorizer_from_state(meta["source_vectorizer"]),
+                   vectorizer_from_state(meta["target_vectorizer"]), meta.get("model_name"))
 
 
 __all__ = ["Translator", "plot_attention", "next_token_accuracies", "prepare_reference", "trim_batch_padding"]

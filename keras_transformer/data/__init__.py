@@ -31,6 +31,7 @@ from keras_transformer.data.spa_eng import (
     split_pairs,
     wrap_target,
 )
+from keras_transformer.data.subwords import SubwordVectorizer, learn_sentencepiece, make_subword_vectorizers
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -40,14 +41,17 @@ __all__ = [
     "LoadedPairs",
     "SPA_ENG_SPEC",
     "START_TOKEN",
+    "SubwordVectorizer",
     "TextSplit",
     "custom_standardization",
     "extract",
     "fetch",
     "load_imdb",
     "load_imdb_texts",
+    "learn_sentencepiece",
     "load_pairs",
     "make_dataset",
+    "make_subword_vectorizers",
     "make_vectorizers",
     "parse_pairs",
     "resolve",

@@ -26,7 +26,13 @@ import tensorflow as tf
 
 from keras_transformer.data.download import DatasetSpec, resolve
 from keras_transformer.data.pipeline import batched
-from keras_transformer.layers.text import STRIP_CHARS, custom_standardization  # noqa: F401 (re-exported)
+from keras_transformer.data.subwords import SubwordVectorizer
+from keras_transformer.layers.text import (  # noqa: F401 (re-exported)
+    END_TOKEN,
+    START_TOKEN,
+    STRIP_CHARS,
+    custom_standardization,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +51,6 @@ SPA_ENG_SPEC = DatasetSpec(
     required=("spa.txt",),
 )
 
-START_TOKEN = "[start]"
-END_TOKEN = "[end]"
 
 
 
@@ -150,6 +154,42 @@ def unseen_in_training(pairs, train_pairs):
     """
     seen = {english for english, _ in train_pairs}
     return [english not in seen for english, _ in pairs]
+
+
+def vectorizer_state(vectorizer):
+    """A JSON-able dict of a source or target vectorizer (word or subword), for ``Translator.save``."""
+    if isinstance(vectorizer, SubwordVectorizer):
+        return vectorizer.get_state()
+    config = vectorizer.get_config()
+    standardize = config.get("standardize")
+    if callable(standardize):
+        standardize = standardize.__name__
+    elif isinstance(standardize, dict):  # a serialized function
+        standardize = standardize.get("config", standardize.get("class_name"))
+    return {
+        "max_tokens": config["max_tokens"],
+        "output_sequence_length": config["output_sequence_length"],
+        "standardize": standardize,
+        "split": config.get("split", "whitespace"),
+        "vocabulary": vectorizer.get_vocabulary(),
+    }
+
+
+def vectorizer_from_state(state):
+    """The vectorizer :func:`vectorizer_state` describes, ready to call."""
+    if state.get("kind") == "sentencepiece":
+        return SubwordVectorizer.from_state(state)
+    standardize = state["standardize"]
+    standardize = {"custom_standardization": custom_standardization}.get(standardize, standardize)
+    vocabulary = state["vocabulary"]
+    # The saved vocabulary starts with the padding "" and OOV "[UNK]" entries,
+    # which the layer adds by itself.
+    if vocabulary[:2] == ["", "[UNK]"]:
+        vocabulary = vocabulary[2:]
+    return keras.layers.TextVectorization(
+        max_tokens=state["max_tokens"], output_mode="int", output_sequence_length=state["output_sequence_length"],
+        standardize=standardize, split=state["split"], vocabulary=vocabulary,
+    )
 
 
 def wrap_target(spanish: str) -> str:

@@ -27,8 +27,8 @@ import io
 import numpy as np
 import tensorflow as tf
 
-START_TOKEN = "[start]"
-END_TOKEN = "[end]"
+from keras_transformer.layers.text import END_TOKEN, START_TOKEN
+
 UNKNOWN_TOKEN = "[UNK]"
 PAD_ID, UNKNOWN_ID, START_ID, END_ID = 0, 1, 2, 3
 # Padding is id 0, as the models' masks expect; [start] and [end] are

@@ -20,6 +20,10 @@ import keras
 _LINE_BREAKS_TF_KEEPS = "[\\x{1c}-\\x{1e}\\x{85}\\x{2028}\\x{2029}]"
 _PUNCTUATION = r"""[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~']"""
 
+# The markers the book wraps every Spanish target in (decoding starts and stops at them).
+START_TOKEN = "[start]"
+END_TOKEN = "[end]"
+
 # The book's choice for Spanish targets: ASCII punctuation plus "¿", keeping
 # "[" and "]" so that [start] and [end] survive standardization as whole tokens.
 STRIP_CHARS = string.punctuation.replace("[", "").replace("]", "") + "¿"
