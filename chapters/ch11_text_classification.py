@@ -15,6 +15,7 @@ import argparse
 
 from keras_transformer import distribute, training
 from keras_transformer.models.classifiers import BOOK_EPOCHS, BOOK_TEST_ACCURACY, MODEL_NAMES
+from keras_transformer.time_to_accuracy import AccuracyClock, add_clock_arguments, transformer_training_flops
 from keras_transformer.training import add_optimizer_arguments, add_training_arguments
 
 
@@ -72,6 +73,7 @@ def parse_args(argv=None):
         "(a learned query per head weighs the steps)",
     )
     add_optimizer_arguments(parser)
+    add_clock_arguments(parser, what="validation (test, with --validation-split 0)")
     parser.add_argument(
         "--weight-decay", type=float, default=None,
         help="decoupled weight decay (e.g. 0.01 with adamw; default: the optimizer's)",
@@ -121,6 +123,7 @@ def main(argv=None):
                  encoder_dropout=args.encoder_dropout, embedding_dropout=args.embedding_dropout,
                  token_dropout=args.token_dropout, pooling=args.pooling)
     decay_steps = None  # a cosine schedule's length: the run's batches
+    clock = None
     if run.needs_training:
         train_ds = dataset(train, shuffle=True)
         decay_steps = training.count_batches(train_ds) * epochs if args.lr_schedule == "cosine" else None
@@ -129,8 +132,14 @@ def main(argv=None):
                                      decay_steps=decay_steps, weight_decay=args.weight_decay, ema_momentum=args.ema)
             if args.jit_compile != "auto":  # "auto": what compile() chose
                 model.jit_compile = distribute.jit_compile_setting(args.jit_compile)
+        if args.clock_every:  # a fixed sample: the first validation reviews (test ones when none are held out)
+            held_out = val if val.texts else test
+            sample = dataset(type(held_out)(held_out.texts[: args.clock_sample], held_out.labels[: args.clock_sample]))
+            clock = AccuracyClock(sample, args.clock_every, BOOK_TEST_ACCURACY[args.model] if args.clock_target is None else args.clock_target)
+        if clock:  # the training steps' matrix-product FLOPs, for their rate against the machine's
+            clock.flops_per_step = transformer_training_flops(model, train_ds) / training.count_batches(train_ds)
         run.fit(model, train_ds, epochs, validation_data=dataset(val), strategy=strategy,
-                callbacks=[counter], swap_ema=args.ema is not None)
+                callbacks=[counter] + ([clock] if clock else []), swap_ema=args.ema is not None)
 
     # The best epoch on the test set, then as a model of raw strings.
     best = run.best_model()
@@ -144,6 +153,7 @@ def main(argv=None):
         "settings": {**vars(args), "epochs": epochs, "decay_steps": decay_steps, "replicas": strategy.num_replicas_in_sync,
                      "train_val_test": [len(train.texts), len(val.texts), len(test.texts)]},
         "command": training.command_line(argv),
+        **({"clock": clock.summary()} if clock else {}),
     }, title=f"IMDB, {args.model}")
     print(f"{args.model}: test accuracy {test_accuracy:.4f} (best epoch {results['training']['best_epoch']} "
           f"of {results['training']['epochs_run']}); files in {run.output_dir}")

@@ -19,6 +19,7 @@ from keras_transformer import distribute, training
 from keras_transformer.data.spa_eng import load_pairs, make_dataset, make_vectorizers, split_pairs, unseen_in_training
 from keras_transformer.data.subwords import make_subword_vectorizers, piece_statistics
 from keras_transformer.models.seq2seq import MODEL_NAMES, build_translation_model, compile_translation_model
+from keras_transformer.time_to_accuracy import AccuracyClock, add_clock_arguments, transformer_training_flops
 from keras_transformer.translator import Translator, plot_attention
 
 BOOK_EPOCHS = {"gru": 15, "gru-attention": 15, "transformer": 30}
@@ -68,6 +69,7 @@ def parse_args(argv=None):
         "(transformer and gru-attention only)")
     distribute.add_scale_arguments(parser)
     training.add_optimizer_arguments(parser)
+    add_clock_arguments(parser)
     add("--skip-training", action="store_true", help="evaluate the best checkpoint already in --output-dir without training")
     args = parser.parse_args(argv)
     if (args.key_dim is not None or args.layer_dropout) and args.model != "transformer":
@@ -115,6 +117,7 @@ def main(argv=None):
         return make_dataset(split, source_vec, target_vec, batch_size, shuffle, seed=args.seed,
                             by_length=not args.full_padding, epoch=counter.variable)
 
+    clock = None
     if run.needs_training:
         train_ds = dataset(train_pairs, shuffle=True)
         decay_steps = training.count_batches(train_ds) * epochs if args.lr_schedule == "cosine" else None
@@ -131,8 +134,12 @@ def main(argv=None):
             if args.jit_compile != "auto":  # "auto": what compile() chose
                 model.jit_compile = distribute.jit_compile_setting(args.jit_compile)
         model.summary()
+        clock = AccuracyClock(dataset(val_pairs[: args.clock_sample]), args.clock_every,
+                              BOOK_VAL_ACCURACY.get(args.model) if args.clock_target is None else args.clock_target) if args.clock_every else None
+        if clock:  # the training steps' matrix-product FLOPs, for their rate against the machine's
+            clock.flops_per_step = transformer_training_flops(model, train_ds) / training.count_batches(train_ds)
         run.fit(model, train_ds, epochs, validation_data=dataset(val_pairs), strategy=strategy,
-                callbacks=[counter], swap_ema=args.ema is not None, verbose=1)
+                callbacks=[counter] + ([clock] if clock else []), swap_ema=args.ema is not None, verbose=1)
 
     # The best epoch: saved as a translator, scored on the test split, shown on samples.
     translator = Translator(run.best_model(compile=False), source_vec, target_vec, args.model)
@@ -141,6 +148,9 @@ def main(argv=None):
     decoding = {"method": args.method, "beam_size": args.beam_size, "length_penalty": args.length_penalty}
     with training.Timer() as eval_timer:
         accuracy = translator.evaluate(test_pairs, translate=False)
+        # fit's val_accuracy on batches cut to their longest pair weighs each batch by its real tokens
+        # over its width; this is measure (a) itself, as with the book's full padding.
+        validation = translator.evaluate(val_pairs, translate=False)
         scored = test_pairs[: args.eval_limit] if args.eval_limit else test_pairs
         quality = translator.evaluate(scored, unseen=unseen_in_training(scored, train_pairs), **decoding)
     samples = random.Random(args.seed).sample(test_pairs, min(args.samples, len(test_pairs)))
@@ -152,10 +162,12 @@ def main(argv=None):
                        title=f"{args.model} cross-attention")
         print(f"attention heatmap for {args.attend!r}: {run.output_dir / 'attention.png'}")
 
+    clocked = {"clock": clock.summary()} if clock else {}  # this run's training only (none when resumed after it)
     results = run.finish({
         "chapter": "translation",
         "model": args.model,
         "book": {"val_accuracy_keras": BOOK_VAL_ACCURACY.get(args.model), "epochs": BOOK_EPOCHS[args.model]},
+        "validation": {"accuracy_keras": validation["accuracy_keras"], "accuracy_tokens": validation["accuracy_tokens"]},
         "test": {
             "pairs": accuracy["num_pairs"],
             "accuracy_keras": accuracy["accuracy_keras"],
@@ -175,9 +187,11 @@ def main(argv=None):
         "settings": {**vars(args), "epochs": epochs,
                      "padding": "book (20)" if args.full_padding else "batched by length, cut to the longest"},
         "command": training.command_line(argv),
+        **clocked,
     }, title=f"{args.model}: English->Spanish")
     test = results["test"]
-    print(f"test accuracy (Keras way) {test['accuracy_keras']:.4f}, (real tokens) {test['accuracy_tokens']:.4f}, "
+    print(f"validation accuracy (Keras way, counted exactly) {results['validation']['accuracy_keras']:.4f}; "
+          f"test accuracy (Keras way) {test['accuracy_keras']:.4f}, (real tokens) {test['accuracy_tokens']:.4f}, "
           f"BLEU {test['bleu']:.2f}, chrF {test['chrf']:.2f} (raw references {test['bleu_raw']:.2f}, "
           f"{test['chrf_raw']:.2f}; [UNK] in {test['unk_rate']:.1%}) on {test['bleu_chrf_pairs']} pairs "
           f"({test['decoding']}); written to {run.output_dir}")

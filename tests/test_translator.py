@@ -290,3 +290,34 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     assert reloaded.translate(english, method="beam", beam_size=3, length_penalty=0.0) == [
         s["model"] for s in beam["samples"]
     ]
+
+
+@pytest.mark.slow
+def test_chapter_script_on_subwords_with_the_recipe_options_and_the_clock(make_archive, keras_home, tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
+    import ch11_translation
+
+    lines = [f"{e}\t{s}\tCC-BY 2.0" for e, s in make_pairs(240, seed=5)]
+    archive = make_archive("spa-eng.zip", {"spa-eng/spa.txt": "\n".join(lines) + "\n"})
+    out = tmp_path / "run"
+    ch11_translation.main([
+        "--model", "transformer", "--tokenizer", "sentencepiece", "--vocab-size", "300", "--sequence-length", "12",
+        "--epochs", "2", "--batch-size", "32", "--data-dir", str(archive), "--output-dir", str(out),
+        "--eval-limit", "8", "--samples", "3", "--optimizer", "adam", "--learning-rate", "0.005",
+        "--lr-schedule", "cosine", "--warmup-steps", "2", "--label-smoothing", "0.1", "--layer-dropout", "0.1",
+        "--clock-every", "3", "--clock-sample", "20", "--clock-target", "0.0", "--method", "beam",
+    ])
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["test"]["unk_rate"] == 0.0 and 0.0 <= saved["validation"]["accuracy_keras"] <= 1.0
+    clock = saved["clock"]
+    assert clock["reached"] == clock["points"][0] and clock["flops_per_step"] > 0  # target 0: the first point
+    steps = [p["step"] for p in clock["points"]]  # every 3 steps, and at both epochs' ends
+    assert steps == sorted({*range(3, steps[-1] + 1, 3), steps[-1] // 2, steps[-1]})
+    reloaded = Translator.load(out / "translator")
+    assert reloaded.subword and reloaded.translate([s["english"] for s in saved["samples"]], method="beam") == [
+        s["model"] for s in saved["samples"]]
+    assert all(s["model"] == "" or s["model"][0].isupper() for s in saved["samples"])
