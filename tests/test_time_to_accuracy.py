@@ -71,3 +71,23 @@ def test_training_flops_are_the_hand_count_of_the_tiny_transformer():
     attention = source_len * source_len + target_len * target_len + target_len * source_len
     forward = 2 * (encoder * batch * source_len + decoder * batch * target_len) + 4 * batch * width * attention
     assert transformer_training_flops(model, [(inputs, None)]) == 3 * forward
+
+
+@pytest.mark.slow
+def test_benchmark_reports_the_book_epoch_and_the_recipe_crossing(make_archive, keras_home, tmp_path, capsys, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import time_to_accuracy
+
+    lines = [f"{e}\t{s}" for e, s in make_pairs(200, seed=5)]
+    archive = make_archive("spa-eng.zip", {"spa-eng/spa.txt": "\n".join(lines) + "\n"})
+    tiny = "--vocab-size 20 --sequence-length 8 --eval-limit 4 --samples 0 --batch-size 32"
+    monkeypatch.setitem(time_to_accuracy.CHAPTERS, "translation", dict(time_to_accuracy.CHAPTERS["translation"], book=tiny))
+    rows = time_to_accuracy.main([
+        "translation", "--data-dir", str(archive), "--output-dir", str(tmp_path), "--every", "2", "--target", "0.01",
+        "--recipe", f"{tiny} --epochs 1 --optimizer adam --learning-rate 0.005",
+    ])
+    book, recipe = rows
+    assert book["time_to_target_s"] == pytest.approx(30 * book["epoch_seconds"])
+    assert recipe["reached"] and 0 < recipe["train_seconds_to_target"] <= recipe["seconds_to_target_with_scoring"]
+    assert 0 < recipe["mfu"] < 1 and recipe["matmul_flops_per_second"] > 0
+    assert "| recipe | tensorflow |" in capsys.readouterr().out

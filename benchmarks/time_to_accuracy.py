@@ -1,0 +1,135 @@
+"""Time to the book's accuracy: the book's pipeline and a recipe of this package, in one process.
+
+For one chapter model, this runs the chapter script twice on the real data:
+
+1. the book's pipeline for one epoch; its time to the book's accuracy is that
+   epoch's training time times the epochs the book trains to report it (30 for
+   translation's 67% validation (a), 20 for IMDB's 88.3% test), as the book gives
+   no earlier figure;
+2. the recipe, with an :class:`~keras_transformer.time_to_accuracy.AccuracyClock`
+   scoring a fixed held-out sample (2,000 validation pairs; for IMDB with
+   ``--validation-split 0``, the first 2,000 test reviews) every ``--every`` steps:
+   the training time (the clock's own scoring left out) and the wall time at
+   which it first reaches the target, and the final test accuracy of the run's
+   kept checkpoint.
+
+It also measures a 2048 x 2048 matrix product in the recipe's precision, in the
+same process, and reports the recipe's training model-FLOP utilisation (MFU)
+against it. One JSON line per run and a Markdown table at the end::
+
+    python benchmarks/time_to_accuracy.py translation --data-dir ../shared/datasets/spa-eng.zip
+    python benchmarks/time_to_accuracy.py imdb --data-dir ../shared/datasets/aclImdb_labeled.tar.gz
+
+``--skip-book`` runs the recipe only; ``--recipe "..."`` replaces the recipe's
+options (the chapter script's, as one string). Under ``KERAS_BACKEND=jax`` the
+same command gives the JAX rows.
+"""
+
+import argparse
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
+
+CHAPTERS = {
+    "translation": {
+        "script": "ch11_translation", "model": "transformer", "target": 0.67, "book_epochs": 30,
+        "book": "--full-padding --eval-limit 100 --samples 0",
+        "recipe": "--epochs 2 --key-dim 32 --optimizer adam --learning-rate 1e-3 --lr-schedule cosine "
+                  "--precision mixed_bfloat16 --steps-per-execution 16 --eval-limit 100 --samples 0",
+        "every": 160,
+    },
+    "imdb": {
+        "script": "ch11_text_classification", "model": "transformer-positional", "target": 0.883, "book_epochs": 20,
+        "book": "--fixed-padding",
+        "recipe": "--epochs 2 --lr-schedule cosine --precision mixed_bfloat16 --sequence-length 600 "
+                  "--encoder-dropout 0.1 --pooling attention --validation-split 0 --token-dropout 0.1 --dense-dim 128",
+        "every": 80,
+    },
+}
+
+
+def run_chapter(chapter, options, output_dir):
+    import importlib
+
+    script = importlib.import_module(CHAPTERS[chapter]["script"])
+    argv = ["--model", CHAPTERS[chapter]["model"], *options, "--output-dir", str(output_dir)]
+    return script.main(argv)
+
+
+def test_accuracy(chapter, results):
+    test = results["test"]
+    return test["accuracy"] if chapter == "imdb" else test["accuracy_keras"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Time to the book's accuracy, the book's pipeline beside a recipe.")
+    parser.add_argument("chapter", choices=sorted(CHAPTERS))
+    parser.add_argument("--data-dir", default=None, help="the chapter's archive or folder (default: download)")
+    parser.add_argument("--recipe", default=None, help="the recipe's chapter-script options, one string "
+                        "(default: the chapter's fast recipe, see CHAPTERS in this file)")
+    parser.add_argument("--every", type=int, default=None, help="training steps between two clock readings")
+    parser.add_argument("--target", type=float, default=None, help="accuracy to reach (default: the book's)")
+    parser.add_argument("--skip-book", action="store_true", help="run the recipe only")
+    parser.add_argument("--output-dir", default=None, help="where the runs' folders go (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    import keras
+
+    from keras_transformer.time_to_accuracy import matmul_flops_per_second
+
+    spec = CHAPTERS[args.chapter]
+    target = spec["target"] if args.target is None else args.target
+    data = ["--data-dir", args.data_dir] if args.data_dir else []
+    root = Path(args.output_dir or tempfile.mkdtemp(prefix="time_to_accuracy_"))
+    rows = []
+    if not args.skip_book:
+        book = run_chapter(args.chapter, [*shlex.split(spec["book"]), "--epochs", "1", *data], root / "book")
+        epoch = book["training"]["train_seconds"]
+        rows.append({"pipeline": "book", "backend": keras.backend.backend(), "epoch_seconds": epoch,
+                     "time_to_target_s": epoch * spec["book_epochs"],
+                     "how": f"one epoch x the book's {spec['book_epochs']} epochs", "test_accuracy_after_1_epoch":
+                     test_accuracy(args.chapter, book)})
+        print(json.dumps(rows[-1]), flush=True)
+    recipe = shlex.split(args.recipe if args.recipe is not None else spec["recipe"])
+    every = args.every or spec["every"]
+    results = run_chapter(args.chapter, [*recipe, *data, "--clock-every", str(every), "--clock-target", str(target)],
+                          root / "recipe")
+    clock = results["clock"]
+    precision = "bfloat16" if "mixed_bfloat16" in recipe else "float32"
+    peak = matmul_flops_per_second(2048, precision)
+    last = clock["points"][-1]
+    reached = clock["reached"]
+    rows.append({
+        "pipeline": "recipe", "backend": keras.backend.backend(), "recipe": shlex.join(recipe),
+        "target": target, "reached": reached is not None,
+        "train_seconds_to_target": reached and reached["train_seconds"],
+        "seconds_to_target_with_scoring": reached and reached["seconds"],
+        "best_sample_accuracy": max(p["accuracy"] for p in clock["points"]),
+        "test_accuracy": test_accuracy(args.chapter, results),
+        "train_seconds": results["training"]["train_seconds"],
+        "matmul_flops_per_second": peak, "precision": precision,
+        "mfu": last.get("model_flops_per_second", 0.0) / peak,
+    })
+    print(json.dumps(rows[-1]), flush=True)
+    (root / "time_to_accuracy.json").write_text(json.dumps({"chapter": args.chapter, "rows": rows,
+                                                            "clock": clock}, indent=1))
+    print(f"\n| {args.chapter} | backend | time to {target:.1%} | how | test accuracy | MFU |\n|---|---|---|---|---|---|")
+    for row in rows:
+        if row["pipeline"] == "book":
+            print(f"| book's pipeline | {row['backend']} | {row['time_to_target_s'] / 60:.1f} min | {row['how']} "
+                  f"| {row['test_accuracy_after_1_epoch']:.2%} after 1 epoch | |")
+        else:
+            when = (f"{row['train_seconds_to_target'] / 60:.1f} min training "
+                    f"({row['seconds_to_target_with_scoring'] / 60:.1f} with scoring)") if row["reached"] else \
+                f"not reached (best {row['best_sample_accuracy']:.2%})"
+            print(f"| recipe | {row['backend']} | {when} | clock every {every} steps | {row['test_accuracy']:.2%} "
+                  f"| {row['mfu']:.1%} of {row['matmul_flops_per_second'] / 1e9:.0f} GFLOP/s ({row['precision']}) |")
+    print(f"(runs in {root})")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
