@@ -295,10 +295,13 @@ def test_script_without_validation_trains_on_all_reviews_and_keeps_the_last_epoc
     data = _imdb_folder(tmp_path / "data")
     out = tmp_path / "out"
     argv = ["--model", "unigram", "--epochs", "2", "--data-dir", str(data), "--output-dir", str(out),
-            "--vocab-size", "60", "--validation-split", "0"]
+            "--vocab-size", "60", "--validation-split", "0", "--clock-every", "1", "--clock-target", "0"]
     _load_script().main(argv)
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["train_val_test"] == [24, 0, 24]
+    # With no review held out, the clock scores test reviews; target 0 is reached at its first reading.
+    assert results["clock"]["reached"] == results["clock"]["points"][0]
+    assert [p["step"] for p in results["clock"]["points"]] == list(range(1, len(results["clock"]["points"]) + 1))
     assert results["training"]["epochs_run"] == 2 and results["training"]["best_epoch"] == 2
     assert results["training"]["best_monitor"] is None
     # The checkpoint is the last epoch's model: it scores the test set as the run did.
@@ -313,6 +316,14 @@ def test_bag_of_words_names_get_vectors_and_sequence_names_get_ids():
         out = adapted(name, texts)(tf.constant(texts[:2]))
         expected = (2, TINY["vocab_size"]) if name in BAG_OF_WORDS else (2, TINY["sequence_length"])
         assert tuple(out.shape) == expected, name
+
+
+def test_warmup_rises_linearly_then_the_cosine_decays_to_zero():
+    from keras_transformer.training import make_optimizer
+
+    schedule = make_optimizer("adam", 2e-3, decay_steps=12, warmup_steps=4)._learning_rate
+    values = [float(ops.convert_to_numpy(schedule(step))) for step in (0, 2, 4, 8, 12)]
+    assert values == pytest.approx([0.0, 1e-3, 2e-3, 1e-3, 0.0], abs=1e-9)
 
 
 def test_cosine_schedule_decays_from_the_learning_rate_to_zero():
