@@ -23,15 +23,19 @@ def main(argv=None):
     parser.add_argument("--split", choices=("validation", "test"), default="validation", help="pairs to score")
     parser.add_argument("--translate", action="store_true", help="also decode for BLEU and chrF (slower)")
     parser.add_argument("--method", choices=("greedy", "beam"), default="greedy", help="decoding for --translate")
+    parser.add_argument("--beam-size", type=int, default=4, help="beams of --method beam")
+    parser.add_argument("--length-penalty", type=float, default=0.6, help="GNMT length penalty of --method beam")
+    parser.add_argument("--limit", type=int, default=None, help="score the first N pairs of the split only")
     args = parser.parse_args(argv)
 
     from keras_transformer.data.spa_eng import load_pairs, split_pairs, unseen_in_training
     from keras_transformer.translator import Translator
 
     train, validation, test = split_pairs(load_pairs(args.data_dir).pairs)
-    pairs = validation if args.split == "validation" else test
+    pairs = (validation if args.split == "validation" else test)[: args.limit]
     translator = Translator.load(args.translator)
-    scores = translator.evaluate(pairs, translate=args.translate, method=args.method,
+    scores = translator.evaluate(pairs, translate=args.translate, method=args.method, beam_size=args.beam_size,
+                                 length_penalty=args.length_penalty,
                                  unseen=unseen_in_training(pairs, train) if args.translate else None)
     scores = {k: v for k, v in scores.items() if k not in ("hypotheses", "references")}
     print(json.dumps({"translator": args.translator, "split": args.split, **scores}))
