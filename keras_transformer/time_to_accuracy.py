@@ -155,7 +155,7 @@ def transformer_training_flops(model, batches):
         if len(weight.shape) >= 2 and not weight.path.endswith("bias") and side(weight.path) is not None:
             per_token[side(weight.path)] += 2 * int(np.prod(weight.shape))
     attention = []
-    for layer in _all_layers(model):
+    for layer in model._flatten_layers(include_self=False, recursive=True):
         if hasattr(layer, "num_heads") and hasattr(layer, "key_dim") and layer.__class__.__name__ == "MultiHeadAttention":
             attention.append((layer.path, int(layer.num_heads) * int(layer.key_dim or 0)))
     total = 0
@@ -177,11 +177,6 @@ def transformer_training_flops(model, batches):
                 flops += 4 * batch * source_length * source_length * width
         total += 3 * flops
     return total
-
-
-def _all_layers(model):
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        yield layer
 
 
 __all__ = ["AccuracyClock", "add_clock_arguments", "matmul_flops_per_second", "sample_accuracy", "transformer_training_flops"]

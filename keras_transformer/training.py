@@ -62,30 +62,22 @@ def add_training_arguments(parser, epochs, batch_size):
         "(default: output/<script>/<model>)",
     )
     parser.add_argument("--seed", type=int, default=1337, help="seed for every random generator (default 1337)")
-    parser.add_argument(
-        "--deterministic", action="store_true",
-        help="also make TensorFlow ops deterministic (bit-identical reruns, slower)",
-    )
+    parser.add_argument("--deterministic", action="store_true",
+                        help="also make TensorFlow ops deterministic (bit-identical reruns, slower)")
     return parser
 
 
 def add_optimizer_arguments(parser):
     """Add --optimizer, --learning-rate, --lr-schedule and --warmup-steps (see :func:`make_optimizer`)."""
-    parser.add_argument(
-        "--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
-        help="optimizer (default rmsprop, the book's)",
-    )
+    parser.add_argument("--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
+                        help="optimizer (default rmsprop, the book's)")
     parser.add_argument(
         "--learning-rate", type=float, default=None, help="starting learning rate (default: the optimizer's, 0.001)"
     )
-    parser.add_argument(
-        "--lr-schedule", choices=("constant", "cosine"), default="constant",
-        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs",
-    )
-    parser.add_argument(
-        "--warmup-steps", type=int, default=0,
-        help="with --lr-schedule cosine: rise linearly from 0 to --learning-rate over this many steps first",
-    )
+    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs")
+    parser.add_argument("--warmup-steps", type=int, default=0,
+                        help="with --lr-schedule cosine: rise linearly from 0 to --learning-rate over this many steps first")
     return parser
 
 
@@ -131,11 +123,10 @@ def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_
     """
     if decay_steps:
         peak = 1e-3 if learning_rate is None else float(learning_rate)
-        warmup_steps = min(int(warmup_steps), int(decay_steps) - 1)
+        warmup = max(min(int(warmup_steps), int(decay_steps) - 1), 0)
         learning_rate = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup_steps > 0 else peak, decay_steps=int(decay_steps) - max(warmup_steps, 0),
-            warmup_target=peak if warmup_steps > 0 else None, warmup_steps=max(warmup_steps, 0),
-        )
+            0.0 if warmup else peak, int(decay_steps) - warmup, warmup_target=peak if warmup else None,
+            warmup_steps=warmup)
     config = {}
     if learning_rate is not None:
         config["learning_rate"] = learning_rate

@@ -82,7 +82,6 @@ class SubwordVectorizer:
     """
 
     def __init__(self, proto, output_sequence_length, wrap=False):
-        import keras_hub
         import sentencepiece as spm
 
         self.proto = bytes(proto)
@@ -90,7 +89,6 @@ class SubwordVectorizer:
         self.wrap = bool(wrap)
         if self.output_sequence_length < (3 if self.wrap else 1):
             raise ValueError(f"output_sequence_length={output_sequence_length} leaves no room for a token; pass e.g. 32.")
-        self._keras_hub = keras_hub
         self._new_tokenizer()
         self._processor = spm.SentencePieceProcessor(model_proto=self.proto)
         self._vocabulary = [self._processor.id_to_piece(i) for i in range(self._processor.get_piece_size())]
@@ -101,7 +99,9 @@ class SubwordVectorizer:
         self.built = True
 
     def _new_tokenizer(self):
-        self.tokenizer = self._keras_hub.tokenizers.SentencePieceTokenizer(proto=self.proto, dtype="int32")
+        import keras_hub
+
+        self.tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=self.proto, dtype="int32")
         self._compiled = tf.function(self._ragged_ids, input_signature=[tf.TensorSpec([None], tf.string)])
 
     def _pieces(self, texts):
