@@ -14,6 +14,7 @@ model of raw strings). Rerun the same command after a kill to resume.
 import argparse
 
 from keras_transformer import distribute, training
+from keras_transformer.data.pipeline import add_width_argument, width_multiple
 from keras_transformer.models.classifiers import BOOK_EPOCHS, BOOK_TEST_ACCURACY, MODEL_NAMES
 from keras_transformer.time_to_accuracy import AccuracyClock, add_clock_arguments, transformer_training_flops
 from keras_transformer.training import add_optimizer_arguments, add_training_arguments
@@ -89,8 +90,14 @@ def parse_args(argv=None):
         help="pad every review to --sequence-length as the book does, instead of batching "
         "reviews of similar length (same outputs for mask-aware models, slower)",
     )
+    add_width_argument(parser, compiled=64)
     distribute.add_scale_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        args.width_multiple = width_multiple(args.width_multiple, compiled=64)
+    except ValueError as error:
+        parser.error(str(error))
+    return args
 
 
 def main(argv=None):
@@ -116,7 +123,7 @@ def main(argv=None):
 
     def dataset(split, shuffle=False):
         return make_dataset(args.model, vectorizer, split, batch_size, shuffle=shuffle, seed=args.seed,
-                            trim_padding=not args.fixed_padding, epoch=counter.variable) if split.texts else None
+                            trim_padding=not args.fixed_padding, epoch=counter.variable, width_multiple=args.width_multiple) if split.texts else None
 
     sizes = dict(vocab_size=args.vocab_size, sequence_length=args.sequence_length, embed_dim=args.embed_dim,
                  num_heads=args.num_heads, dense_dim=args.dense_dim, key_dim=args.key_dim, dropout=args.dropout,
@@ -129,13 +136,15 @@ def main(argv=None):
         decay_steps = training.count_batches(train_ds) * epochs if args.lr_schedule == "cosine" else None
         with distribute.strategy_scope(strategy):  # the vectorizer was adapted outside it
             model = build_classifier(args.model, **sizes, optimizer=args.optimizer, learning_rate=args.learning_rate,
-                                     decay_steps=decay_steps, weight_decay=args.weight_decay, ema_momentum=args.ema)
+                                     decay_steps=decay_steps, weight_decay=args.weight_decay, ema_momentum=args.ema,
+                                     warmup_steps=args.warmup_steps, lazy_embedding_updates=args.lazy_embedding_updates)
             if args.jit_compile != "auto":  # "auto": what compile() chose
                 model.jit_compile = distribute.jit_compile_setting(args.jit_compile)
         if args.clock_every:  # a fixed sample: the first validation reviews (test ones when none are held out)
             held_out = val if val.texts else test
             sample = dataset(type(held_out)(held_out.texts[: args.clock_sample], held_out.labels[: args.clock_sample]))
-            clock = AccuracyClock(sample, args.clock_every, BOOK_TEST_ACCURACY[args.model] if args.clock_target is None else args.clock_target)
+            book = float(BOOK_TEST_ACCURACY[args.model].strip("~%")) / 100  # "88.3%" -> 0.883
+            clock = AccuracyClock(sample, args.clock_every, book if args.clock_target is None else args.clock_target)
         if clock:  # the training steps' matrix-product FLOPs, for their rate against the machine's
             clock.flops_per_step = transformer_training_flops(model, train_ds) / training.count_batches(train_ds)
         run.fit(model, train_ds, epochs, validation_data=dataset(val), strategy=strategy,

@@ -16,6 +16,7 @@ import logging
 import random
 
 from keras_transformer import distribute, training
+from keras_transformer.data.pipeline import add_width_argument, width_multiple
 from keras_transformer.data.spa_eng import load_pairs, make_dataset, make_vectorizers, split_pairs, unseen_in_training
 from keras_transformer.data.subwords import make_subword_vectorizers, piece_statistics
 from keras_transformer.models.seq2seq import MODEL_NAMES, build_translation_model, compile_translation_model
@@ -67,6 +68,7 @@ def parse_args(argv=None):
     add("--attend", default=None, metavar="SENTENCE",
         help="English sentence whose cross-attention heatmap is written to attention.png "
         "(transformer and gru-attention only)")
+    add_width_argument(parser, compiled=8)
     distribute.add_scale_arguments(parser)
     training.add_optimizer_arguments(parser)
     add_clock_arguments(parser)
@@ -81,6 +83,10 @@ def parse_args(argv=None):
         parser.error("--steps-per-execution must be at least 1")
     if args.beam_size < 1:
         parser.error("--beam-size must be at least 1")
+    try:
+        args.width_multiple = width_multiple(args.width_multiple, compiled=8)
+    except ValueError as error:
+        parser.error(str(error))
     return args
 
 
@@ -115,7 +121,7 @@ def main(argv=None):
 
     def dataset(split, shuffle=False):
         return make_dataset(split, source_vec, target_vec, batch_size, shuffle, seed=args.seed,
-                            by_length=not args.full_padding, epoch=counter.variable)
+                            by_length=not args.full_padding, epoch=counter.variable, width_multiple=args.width_multiple)
 
     clock = None
     if run.needs_training:
@@ -128,7 +134,8 @@ def main(argv=None):
             model = build_translation_model(args.model, sequence_length=args.sequence_length, compile=False,
                                             **vocab, **sizes)
             optimizer = training.make_optimizer(args.optimizer, args.learning_rate, decay_steps,
-                                                ema_momentum=args.ema, warmup_steps=args.warmup_steps)
+                                                ema_momentum=args.ema, warmup_steps=args.warmup_steps,
+                                                lazy=args.lazy_embedding_updates)
             compile_translation_model(model, optimizer, steps_per_execution=args.steps_per_execution,
                                       label_smoothing=args.label_smoothing)
             if args.jit_compile != "auto":  # "auto": what compile() chose

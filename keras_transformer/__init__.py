@@ -10,5 +10,6 @@ trained by `keras_transformer.training`.
 
 from keras_transformer.layers import *  # noqa: F401,F403
 from keras_transformer.layers import __all__  # noqa: F401
+from keras_transformer import optimizers as _optimizers  # noqa: F401 (registers the lazy optimizers for loading)
 
 __version__ = "0.1.0"

@@ -31,6 +31,7 @@ from pathlib import Path
 import keras
 
 from keras_transformer import distribute
+from keras_transformer.optimizers import add_optimizer_arguments, make_optimizer  # noqa: F401 (training API)
 from keras_transformer.files import (  # noqa: F401 (part of the training API)
     remove_path,
     machine,
@@ -67,20 +68,6 @@ def add_training_arguments(parser, epochs, batch_size):
     return parser
 
 
-def add_optimizer_arguments(parser):
-    """Add --optimizer, --learning-rate, --lr-schedule and --warmup-steps (see :func:`make_optimizer`)."""
-    parser.add_argument("--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
-                        help="optimizer (default rmsprop, the book's)")
-    parser.add_argument(
-        "--learning-rate", type=float, default=None, help="starting learning rate (default: the optimizer's, 0.001)"
-    )
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs")
-    parser.add_argument("--warmup-steps", type=int, default=0,
-                        help="with --lr-schedule cosine: rise linearly from 0 to --learning-rate over this many steps first")
-    return parser
-
-
 def default_output_dir(script, model_name):
     return Path("output") / script / model_name
 
@@ -101,42 +88,6 @@ def set_seed(seed, deterministic=False):
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-
-
-def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_decay=None, ema_momentum=None,
-                   warmup_steps=0):
-    """A Keras optimizer by name, with an optional cosine decay of its rate.
-
-    Args:
-        name: any name ``keras.optimizers.get`` knows (book: ``"rmsprop"``).
-        learning_rate: starting rate; None keeps the optimizer's default (0.001).
-        decay_steps: if given, the rate follows a cosine from ``learning_rate``
-            (default 0.001) down to zero over this many steps (warm-up included).
-        warmup_steps: with ``decay_steps``, a linear rise from 0 first.
-        weight_decay: decoupled weight decay (e.g. 0.01 with ``"adamw"``).
-        ema_momentum: also keep a moving average of the weights with this
-            momentum (``TrainingRun.fit(..., swap_ema=True)`` validates with it).
-
-    Returns:
-        The name itself when nothing is configured (Keras builds the default),
-        else a ``keras.optimizers.Optimizer``.
-    """
-    if decay_steps:
-        peak = 1e-3 if learning_rate is None else float(learning_rate)
-        warmup = max(min(int(warmup_steps), int(decay_steps) - 1), 0)
-        learning_rate = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else peak, int(decay_steps) - warmup, warmup_target=peak if warmup else None,
-            warmup_steps=warmup)
-    config = {}
-    if learning_rate is not None:
-        config["learning_rate"] = learning_rate
-    if weight_decay is not None:
-        config["weight_decay"] = float(weight_decay)
-    if ema_momentum is not None:
-        config.update(use_ema=True, ema_momentum=float(ema_momentum))
-    if not config:
-        return name
-    return keras.optimizers.get({"class_name": name, "config": config})
 
 
 def count_batches(dataset):

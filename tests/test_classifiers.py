@@ -7,6 +7,7 @@ models; the raw-string model predicts the same after a save and a reload
 
 import importlib.util
 import json
+import os
 import warnings
 import subprocess
 import sys
@@ -88,14 +89,17 @@ def test_padding_changes_nothing_for_mask_aware_models(name, options):
         np.testing.assert_allclose(real, padded[i : i + 1], rtol=1e-5, atol=1e-6)
 
 
-def test_bucketed_pipeline_gives_the_same_test_accuracy_as_fixed_padding():
+@pytest.mark.parametrize("multiple", [1, 5])
+def test_bucketed_pipeline_gives_the_same_test_accuracy_as_fixed_padding(multiple):
     texts, labels = tiny_reviews(40, seed=3, max_words=8)
     vectorizer = adapted("transformer-positional", texts)
     model = eager(build_classifier("transformer-positional", **TINY))
     split = Split(texts, labels)
-    trimmed = make_dataset("transformer-positional", vectorizer, split, batch_size=8)
+    trimmed = make_dataset("transformer-positional", vectorizer, split, batch_size=8, width_multiple=multiple)
     fixed = make_dataset("transformer-positional", vectorizer, split, batch_size=8, trim_padding=False)
-    assert max(x.shape[1] for x, _ in trimmed) <= 16 < TINY["sequence_length"]
+    widths = {x.shape[1] for x, _ in trimmed}
+    assert max(widths) < TINY["sequence_length"]
+    assert all(width % multiple == 0 for width in widths), widths  # a handful of shapes for a compiler
     np.testing.assert_allclose(model.evaluate(trimmed, verbose=0), model.evaluate(fixed, verbose=0), rtol=1e-5)
 
 
@@ -247,10 +251,20 @@ def test_script_help_explains_every_option(capsys):
     for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
                    "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule",
                    "--pooling", "--optimizer", "--weight-decay", "--ema", "--embedding-dropout",
-                   "--validation-split", "--token-dropout"):
+                   "--validation-split", "--token-dropout", "--width-multiple"):
         assert option in text
     for name in MODEL_NAMES:
         assert name in text
+
+
+def test_width_multiple_defaults_to_the_backend_and_refuses_zero(capsys):
+    script = _load_script()
+    compiled = keras.backend.backend() != "tensorflow"  # JAX and torch compile one step per batch shape
+    assert script.parse_args(["--model", "transformer-positional"]).width_multiple == (64 if compiled else 1)
+    assert script.parse_args(["--model", "transformer-positional", "--width-multiple", "16"]).width_multiple == 16
+    with pytest.raises(SystemExit):
+        script.parse_args(["--model", "transformer-positional", "--width-multiple", "0"])
+    assert "--width-multiple=0 must be at least 1" in capsys.readouterr().err
 
 
 def _imdb_folder(root, n=24):
@@ -333,3 +347,22 @@ def test_cosine_schedule_decays_from_the_learning_rate_to_zero():
     assert isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
     values = [float(ops.convert_to_numpy(schedule(step))) for step in (0, 5, 10)]
     assert values[0] == pytest.approx(2e-3) and values[1] == pytest.approx(1e-3) and values[2] == pytest.approx(0.0)
+    warmed = build_classifier("transformer-positional", vocab_size=30, sequence_length=8, embed_dim=8, dense_dim=4,
+                              learning_rate=2e-3, decay_steps=10, warmup_steps=4).optimizer._learning_rate  # the script's --warmup-steps
+    assert [float(ops.convert_to_numpy(warmed(step))) for step in (0, 4)] == pytest.approx([0.0, 2e-3])
+
+
+@pytest.mark.slow
+def test_script_trains_under_jax_with_batches_padded_to_a_few_widths(tmp_path):
+    data = _imdb_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    argv = ["--model", "transformer-positional", "--epochs", "1", "--data-dir", str(data), "--output-dir", str(out),
+            "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8", "--sequence-length", "40",
+            "--optimizer", "adam", "--lazy-embedding-updates", "--clock-every", "2"]
+    code = f"import sys; sys.argv[1:] = {argv!r}; import runpy; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')"
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    assert results["machine"]["backend"] == "jax" and results["settings"]["width_multiple"] == 64
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0 and results["clock"]["points"]

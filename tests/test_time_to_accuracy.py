@@ -90,4 +90,4 @@ def test_benchmark_reports_the_book_epoch_and_the_recipe_crossing(make_archive, 
     assert book["time_to_target_s"] == pytest.approx(30 * book["epoch_seconds"])
     assert recipe["reached"] and 0 < recipe["train_seconds_to_target"] <= recipe["seconds_to_target_with_scoring"]
     assert 0 < recipe["mfu"] < 1 and recipe["matmul_flops_per_second"] > 0
-    assert "| recipe | tensorflow |" in capsys.readouterr().out
+    assert f"| `{recipe['recipe']}` | tensorflow |" in capsys.readouterr().out

@@ -44,11 +44,14 @@ def learned():
     return Translator(model, source_vec, target_vec, "transformer")
 
 
-def test_batches_by_length_hold_every_pair_once_and_predict_as_full_padding(learned):
+@pytest.mark.parametrize("multiple", [1, 3])
+def test_batches_by_length_hold_every_pair_once_and_predict_as_full_padding(learned, multiple):
     pairs = make_pairs(300, seed=5)
     source_vec, target_vec = learned.source_vectorizer, learned.target_vectorizer
     padded = make_dataset(pairs, source_vec, target_vec, batch_size=32, shuffle=False)
-    by_length = make_dataset(pairs, source_vec, target_vec, batch_size=32, shuffle=True, seed=3, by_length=True)
+    by_length = make_dataset(pairs, source_vec, target_vec, batch_size=32, shuffle=True, seed=3, by_length=True,
+                             width_multiple=multiple)
+    shapes = set()
 
     def rows(ds, trimmed):
         out = {}
@@ -56,14 +59,18 @@ def test_batches_by_length_hold_every_pair_once_and_predict_as_full_padding(lear
             english, spanish = inputs["english"].numpy(), inputs["spanish"].numpy()
             probabilities = learned.model.predict_on_batch(inputs)
             widths = (english != 0).sum(1).max(), (spanish != 0).sum(1).max()
-            if trimmed:  # each batch is cut to its longest source and target
-                assert english.shape[1] == max(widths[0], 1) and spanish.shape[1] == max(widths[1], 1)
+            if trimmed:  # each batch is cut to its longest source and target, rounded up to the multiple
+                expected = [min(-(-max(width, 1) // multiple) * multiple, LENGTH) for width in widths]
+                assert [english.shape[1], spanish.shape[1]] == expected
+                shapes.add((english.shape[1], spanish.shape[1]))
             for e, s, t, p in zip(english, spanish, targets.numpy(), probabilities):
                 key = (tuple(e[e != 0]), tuple(s[s != 0]))
                 out.setdefault(key, []).append((t[: len(key[1])], p[: len(key[1])]))
         return out
 
     full, grouped = rows(padded, False), rows(by_length, True)
+    if multiple > 1:  # a handful of widths for a compiling backend: 3, 6 or 8 on each side
+        assert {width for shape in shapes for width in shape} <= {3, 6, 8}
     assert sorted((k, len(v)) for k, v in full.items()) == sorted((k, len(v)) for k, v in grouped.items())
     for key, [(targets, probabilities), *_] in full.items():
         np.testing.assert_array_equal(grouped[key][0][0], targets)

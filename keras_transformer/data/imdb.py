@@ -278,7 +278,8 @@ def _bucket_boundaries(sequence_length, width=32):
     return list(range(width, sequence_length, width))
 
 
-def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True, epoch=None):
+def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True, epoch=None,
+                 width_multiple=1):
     """A ``tf.data`` pipeline of `(vectorized text, label)` for model ``name``.
 
     ``split`` has ``.texts`` and ``.labels`` (see ``load_imdb_texts``).
@@ -290,6 +291,9 @@ def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=Non
     batch's longest: the model's outputs are the same as with every review
     padded to 600 (their mask hides the padding), at a fraction of the cost.
     The unmasked LSTMs always get the book's fixed length, padding included.
+    ``width_multiple`` pads each such batch up to a multiple of that many
+    tokens (never past ``sequence_length``; buckets are then that wide), so a
+    compiling backend (JAX) sees a handful of widths instead of hundreds.
     ``shuffle``, ``seed`` and ``epoch`` are those of
     :func:`keras_transformer.data.pipeline.batched`: with an ``epoch`` counter,
     each epoch's order is a function of ``(seed, epoch)``. The dataset's
@@ -320,13 +324,20 @@ def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=Non
         length = tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1)
         return ids[:length], label
 
-    boundaries = _bucket_boundaries(vectorizer.get_config()["output_sequence_length"])
+    full = vectorizer.get_config()["output_sequence_length"]
+    boundaries = _bucket_boundaries(full, max(32, int(width_multiple)))
+
+    def to_multiple(ids, label):
+        width = tf.shape(ids)[1]
+        wanted = tf.minimum(-(-width // width_multiple) * width_multiple, full)
+        return tf.pad(ids, [[0, 0], [0, wanted - width]]), label
 
     def by_length(d):
-        return d.bucket_by_sequence_length(
+        batches = d.bucket_by_sequence_length(
             lambda ids, label: tf.shape(ids)[0],
             bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         )
+        return batches.map(to_multiple) if width_multiple > 1 else batches
 
     return batched((ids, labels), by_length, prepare=trim, **order)

@@ -56,3 +56,28 @@ def batched(tensors, batch, shuffle=False, seed=None, epoch=None, prepare=None, 
         # holds the same examples, so one count serves every epoch.
         count = int(examples(in_order).reduce(0, lambda n, _: n + 1))
     return out.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
+
+
+def add_width_argument(parser, compiled):
+    """Add ``--width-multiple``: batches cut by length are padded to a multiple of it.
+
+    Its default is resolved by :func:`width_multiple`: 1 under TensorFlow,
+    whose graphs take any width, and ``compiled`` under JAX and PyTorch, which
+    compile a step function for each new shape.
+    """
+    parser.add_argument(
+        "--width-multiple", type=int, default=None,
+        help=f"pad each batch cut by length to a multiple of this many tokens (default: 1 under TensorFlow, "
+        f"{compiled} under JAX and PyTorch, which compile one step function per batch shape)",
+    )
+
+
+def width_multiple(value, compiled):
+    """``value`` if given (at least 1), else 1 under TensorFlow and ``compiled`` under other backends."""
+    import keras
+
+    if value is not None:
+        if value < 1:
+            raise ValueError(f"--width-multiple={value} must be at least 1.")
+        return value
+    return 1 if keras.backend.backend() == "tensorflow" else compiled

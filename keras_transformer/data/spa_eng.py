@@ -259,13 +259,16 @@ def _vectorize(vectorizer, texts: list[str], chunk: int = 8192):
     return np.concatenate(parts).astype("int64")
 
 
-def trim_batch_padding(dataset):
+def trim_batch_padding(dataset, width_multiple=1):
     """Cut each batch to its longest real sequence (source and target separately).
 
     The book pads every pair to 20 tokens; most pairs are far shorter. Columns
     that are padding in every row of a batch change no masked loss, accuracy
     or (by padding invariance) prediction, so dropping them only saves time.
     Works on ``make_dataset``'s ``({"english", "spanish"}, target)`` batches.
+    ``width_multiple`` rounds each cut up to a multiple of it (never past the
+    full width), so that batches come in a handful of widths: a compiling
+    backend (JAX) then compiles a handful of step functions, not one per width.
 
     Example::
 
@@ -273,7 +276,8 @@ def trim_batch_padding(dataset):
     """
 
     def longest(ids):
-        return tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
+        real = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
+        return tf.minimum(-(-real // width_multiple) * width_multiple, tf.shape(ids)[1])
 
     def trim(inputs, targets):
         source_len = longest(inputs["english"])
@@ -303,6 +307,7 @@ def make_dataset(
     seed: int | None = None,
     by_length: bool = False,
     epoch=None,
+    width_multiple: int = 1,
 ):
     """Batched translation dataset, as the book's ``make_dataset``.
 
@@ -319,7 +324,8 @@ def make_dataset(
     accuracy and predictions of each pair the same as with full padding.
     Batches are still random (the pairs are shuffled before grouping); a
     batch may hold fewer than ``batch_size`` pairs at the end of an epoch.
-    ``epoch`` (see :func:`keras_transformer.data.pipeline.batched`) makes each
+    ``width_multiple`` (with ``by_length``) pads each batch to a multiple of
+    that many tokens instead (see :func:`trim_batch_padding`). ``epoch`` (see :func:`keras_transformer.data.pipeline.batched`) makes each
     epoch's order a function of ``(seed, epoch)``; the dataset's cardinality
     is its number of batches.
 
@@ -341,21 +347,23 @@ def make_dataset(
     examples = ({"english": english, "spanish": spanish[:, :-1]}, spanish[:, 1:])
     order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
     if by_length:
-        return batched(examples, lambda d: batch_by_length(d, batch_size, english.shape[1]), **order)
+        return batched(examples, lambda d: batch_by_length(d, batch_size, english.shape[1], width_multiple), **order)
     return batched(examples, lambda d: d.batch(batch_size), count=-(-len(pairs) // batch_size), **order)
 
 
-def batch_by_length(pairs, batch_size, sequence_length):
+def batch_by_length(pairs, batch_size, sequence_length, width_multiple=1):
     """Batch unbatched ``({"english", "spanish"}, target)`` pairs by length, cut to the longest.
 
     Pairs whose longer side has about the same number of real tokens (buckets
     two tokens wide) go into the same batch; each batch is then cut to its
-    longest source and target (:func:`trim_batch_padding`).
+    longest source and target (:func:`trim_batch_padding`), rounded up to a
+    multiple of ``width_multiple`` (buckets are then that wide too).
     """
-    boundaries = list(range(4, int(sequence_length) + 1, 2))
+    step = max(2, int(width_multiple))
+    boundaries = list(range(max(4, step), int(sequence_length) + 1, step))
     batched = pairs.bucket_by_sequence_length(
         _pair_length,
         bucket_boundaries=boundaries,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
     )
-    return trim_batch_padding(batched)
+    return trim_batch_padding(batched, width_multiple)

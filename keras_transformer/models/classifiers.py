@@ -40,7 +40,7 @@ from keras_transformer.layers import (
     TokenDropout,
     TransformerEncoder,
 )
-from keras_transformer.training import make_optimizer
+from keras_transformer.optimizers import make_optimizer
 
 BAG_OF_WORDS = ("unigram", "bigram", "bigram-tfidf")
 SEQUENCE = ("lstm-onehot", "lstm-embedding", "lstm-masked", "transformer", "transformer-positional")
@@ -92,6 +92,8 @@ def build_classifier(
     decay_steps=None,
     weight_decay=None,
     ema_momentum=None,
+    warmup_steps=0,
+    lazy_embedding_updates=False,
     compile=True,
 ):
     """One of the chapter's IMDB classifiers, compiled as the book does.
@@ -127,6 +129,10 @@ def build_classifier(
         decay_steps: if given, the learning rate follows a cosine from
             ``learning_rate`` (default 0.001) down to zero over this many
             steps (the book keeps it constant).
+        warmup_steps: with ``decay_steps``, a linear rise from 0 over this
+            many steps first (book: none).
+        lazy_embedding_updates: adam/rmsprop update only the embedding rows
+            a batch used (:mod:`keras_transformer.optimizers`; book: off).
         compile: compile with binary crossentropy and accuracy.
 
     Returns:
@@ -175,7 +181,8 @@ def build_classifier(
     outputs = layers.Dense(1, activation="sigmoid", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name=name.replace("-", "_"))
     if compile:
-        optimizer = make_optimizer(optimizer, learning_rate, decay_steps, weight_decay, ema_momentum)
+        optimizer = make_optimizer(optimizer, learning_rate, decay_steps, weight_decay, ema_momentum, warmup_steps,
+                                   lazy_embedding_updates)
         model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
