@@ -30,7 +30,9 @@ def sample_accuracy(model, sample):
     """
     hits = total = 0
     for inputs, targets in sample:
-        probabilities = keras.ops.convert_to_numpy(model(inputs, training=False)).astype("float32")
+        # The compiled predict step (a tf.function, or jax.jit once per batch shape), not eager calls.
+        inputs = keras.tree.map_structure(np.asarray, inputs)
+        probabilities = np.asarray(model.predict_on_batch(inputs)).astype("float32")
         targets = np.asarray(targets)
         if probabilities.ndim == 3:
             mask = np.asarray(inputs["spanish"]) != 0 if isinstance(inputs, dict) else np.ones(targets.shape, bool)
