@@ -20,8 +20,9 @@ against it. One JSON line per run and a Markdown table at the end::
     python benchmarks/time_to_accuracy.py translation --data-dir ../shared/datasets/spa-eng.zip
     python benchmarks/time_to_accuracy.py imdb --data-dir ../shared/datasets/aclImdb_labeled.tar.gz
 
-``--skip-book`` runs the recipe only; ``--recipe "..."`` replaces the recipe's
-options (the chapter script's, as one string). Under ``KERAS_BACKEND=jax`` the
+``--skip-book`` runs the recipes only; ``--recipe "..."`` replaces the recipe's
+options (the chapter script's, as one string), and given several times runs each
+in turn, in the same process, one row each. Under ``KERAS_BACKEND=jax`` the
 same command gives the JAX rows.
 """
 

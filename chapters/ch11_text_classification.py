@@ -15,6 +15,7 @@ import argparse
 
 from keras_transformer import distribute, training
 from keras_transformer.data.pipeline import add_width_argument, width_multiple
+from keras_transformer.optimizers import check_optimizer_arguments
 from keras_transformer.models.classifiers import BOOK_EPOCHS, BOOK_TEST_ACCURACY, MODEL_NAMES
 from keras_transformer.time_to_accuracy import AccuracyClock, add_clock_arguments, transformer_training_flops
 from keras_transformer.training import add_optimizer_arguments, add_training_arguments
@@ -97,7 +98,7 @@ def parse_args(argv=None):
         args.width_multiple = width_multiple(args.width_multiple, compiled=64)
     except ValueError as error:
         parser.error(str(error))
-    return args
+    return check_optimizer_arguments(parser, args)
 
 
 def main(argv=None):

@@ -17,6 +17,7 @@ import random
 
 from keras_transformer import distribute, training
 from keras_transformer.data.pipeline import add_width_argument, width_multiple
+from keras_transformer.optimizers import check_optimizer_arguments
 from keras_transformer.data.spa_eng import load_pairs, make_dataset, make_vectorizers, split_pairs, unseen_in_training
 from keras_transformer.data.subwords import make_subword_vectorizers, piece_statistics
 from keras_transformer.models.seq2seq import MODEL_NAMES, build_translation_model, compile_translation_model
@@ -87,7 +88,7 @@ def parse_args(argv=None):
         args.width_multiple = width_multiple(args.width_multiple, compiled=8)
     except ValueError as error:
         parser.error(str(error))
-    return args
+    return check_optimizer_arguments(parser, args)
 
 
 def main(argv=None):

@@ -102,6 +102,13 @@ def add_optimizer_arguments(parser):
     return parser
 
 
+def check_optimizer_arguments(parser, args):
+    """Refuse, in one line, option pairs :func:`make_optimizer` cannot build."""
+    if args.lazy_embedding_updates and args.optimizer not in LAZY:
+        parser.error(f"--lazy-embedding-updates needs --optimizer {' or '.join(sorted(LAZY))}, not {args.optimizer}")
+    return args
+
+
 def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_decay=None, ema_momentum=None,
                    warmup_steps=0, lazy=False):
     """A Keras optimizer by name, with an optional cosine decay of its rate.

@@ -265,6 +265,9 @@ def test_width_multiple_defaults_to_the_backend_and_refuses_zero(capsys):
     with pytest.raises(SystemExit):
         script.parse_args(["--model", "transformer-positional", "--width-multiple", "0"])
     assert "--width-multiple=0 must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        script.parse_args(["--model", "transformer-positional", "--optimizer", "adamw", "--lazy-embedding-updates"])
+    assert "--lazy-embedding-updates needs --optimizer adam or rmsprop, not adamw" in capsys.readouterr().err
 
 
 def _imdb_folder(root, n=24):
