@@ -200,6 +200,26 @@ class _RunLog(keras.callbacks.Callback):
         replace_atomically(self.output_dir / "history.csv", write)
 
 
+class _Backup(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose end-of-epoch save can wait for `_SaveBackup`, the last callback."""
+
+    deferred = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.deferred:
+            super().on_epoch_end(epoch, logs)
+
+
+class _SaveBackup(keras.callbacks.Callback):
+    def __init__(self, backup):
+        super().__init__()
+        self.backup = backup
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.backup.deferred:
+            keras.callbacks.BackupAndRestore.on_epoch_end(self.backup, epoch, logs)
+
+
 # -- the run ----------------------------------------------------------------
 
 
@@ -256,10 +276,12 @@ class TrainingRun:
         nan = StopOnNaN(self.output_dir / "best.keras")
         # Order matters: restore first (it sets the epoch to resume at), then
         # the EMA swap (validation and checkpoint see the averaged weights).
-        steps = [keras.callbacks.BackupAndRestore(str(self.output_dir / "resume"), delete_checkpoint=False,
-                                                  double_checkpoint=True)]
+        backup = _Backup(str(self.output_dir / "resume"), delete_checkpoint=False, double_checkpoint=True)
+        backup.deferred = not swap_ema  # with EMA the model holds the averaged weights by then
+        steps = [backup]
         steps += [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if swap_ema else []
         steps += [_RunLog(self.output_dir, monitor if validation_data is not None else None), nan, *callbacks]
+        steps += [_SaveBackup(backup)]  # the epoch's files first, then "epoch done": a kill between retrains it
         fit_options.setdefault("shuffle", False)  # datasets come shuffled (Keras warns otherwise)
         distribute.fit(model, train_data, strategy, validation_data=validation_data, epochs=epochs,
                        callbacks=steps, verbose=verbose, **fit_options)
