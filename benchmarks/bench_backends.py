@@ -31,7 +31,7 @@ def one(task, steps):
     import numpy as np
     import keras
 
-    from keras_transformer.time_to_accuracy import matmul_flops_per_second
+    from keras_transformer.training.clock import matmul_flops_per_second
 
     rng = np.random.default_rng(0)
     if task == "imdb":
@@ -42,8 +42,8 @@ def one(task, steps):
         x = rng.integers(2, 20000, size=(32, 256))
         y = rng.integers(0, 2, size=(32, 1)).astype("float32")
     else:
-        from keras_transformer.models.seq2seq import build_translation_model, compile_translation_model
-        from keras_transformer.optimizers import make_optimizer
+        from keras_transformer.translation.models import build_translation_model, compile_translation_model
+        from keras_transformer.training.optimizers import make_optimizer
 
         model = build_translation_model("transformer", key_dim=32, compile=False)
         compile_translation_model(model, make_optimizer("adam", 2e-3))

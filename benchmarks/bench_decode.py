@@ -7,7 +7,7 @@ Every method decodes the same real test sentences with the same trained weights:
   hub-cached, batch N  keras_hub.layers.TransformerDecoder holding the same weights,
                        with its own self/cross-attention caches, driven by this
                        package's greedy loop (only the decoder layer differs)
-  ours, batch N        keras_transformer.decoding.Decoder(...).greedy, TensorFlow
+  ours, batch N        keras_transformer.translation.decoding.Decoder(...).greedy, TensorFlow
                        without XLA: finished sentences leave the loop
   ours every row, batch N   the same keeping every row (skip_finished=False)
   ours XLA, batch 64   the same compiled by XLA (every row runs every step)
@@ -52,7 +52,7 @@ from keras import ops  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tools"), str(ROOT / "chapters")]
 
-from keras_transformer.decoding import (  # noqa: E402
+from keras_transformer.translation.decoding import (  # noqa: E402
     Decoder,
     TransformerStepper,
     TransformerWeights,
@@ -72,7 +72,7 @@ TARGETS = {  # new / old at most (the redesign's speed targets)
 
 def load_model(args):
     if args.translator:
-        from keras_transformer.translator import Translator
+        from keras_transformer.translation.translator import Translator
 
         return Translator.load(args.translator).model
     try:

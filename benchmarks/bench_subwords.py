@@ -38,7 +38,7 @@ def measure_wordpiece(train, test, vocab_size):
 
 
 def measure_sentencepiece(train, test, vocab_size):
-    from keras_transformer.data.subwords import UNKNOWN_ID, SubwordVectorizer, learn_sentencepiece
+    from keras_transformer.translation.vocabulary import UNKNOWN_ID, SubwordVectorizer, learn_sentencepiece
 
     begin = time.perf_counter()
     proto = learn_sentencepiece(train, vocab_size)
@@ -53,7 +53,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=None, help="spa-eng.zip or its folder (default: download)")
     parser.add_argument("--vocab-size", type=int, default=8000, help="pieces in each vocabulary")
     args = parser.parse_args(argv)
-    from keras_transformer.data.spa_eng import load_pairs, split_pairs
+    from keras_transformer.translation.pairs import load_pairs, split_pairs
 
     train, _, test = split_pairs(load_pairs(args.data_dir).pairs)
     train, test = [s for _, s in train], [s for _, s in test]

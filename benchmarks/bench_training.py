@@ -89,8 +89,8 @@ def _book_imdb_classifier(vocab_size=20000, sequence_length=600, embed_dim=256, 
 
 
 def imdb_configs(args):
-    from keras_transformer.data.imdb import load_imdb_texts
-    from keras_transformer.data.imdb import make_dataset, make_vectorizer
+    from keras_transformer.classification.data import load_imdb_texts
+    from keras_transformer.classification.data import make_dataset, make_vectorizer
     from keras_transformer.models import build_classifier
 
     print("loading IMDB and adapting the vectorizer ...", file=sys.stderr)
@@ -133,7 +133,7 @@ def imdb_configs(args):
 
 def _length_bucketed(source, target_in, target_out, batch_size, shuffle, seed):
     """Pairs grouped with pairs of similar length, each batch cut to its longest."""
-    from keras_transformer.data.spa_eng import batch_by_length
+    from keras_transformer.translation.pairs import batch_by_length
 
     ds = tf.data.Dataset.from_tensor_slices(({"english": source, "spanish": target_in}, target_out))
     if shuffle:
@@ -142,7 +142,7 @@ def _length_bucketed(source, target_in, target_out, batch_size, shuffle, seed):
 
 
 def _our_translation_model(lazy=False):
-    from keras_transformer.models.seq2seq import build_translation_model, compile_translation_model
+    from keras_transformer.translation.models import build_translation_model, compile_translation_model
     from keras_transformer.training import make_optimizer
 
     model = build_translation_model("transformer", key_dim=None, compile=False)
@@ -150,7 +150,7 @@ def _our_translation_model(lazy=False):
 
 
 def translation_configs(args):
-    from keras_transformer.models.seq2seq import build_translation_model
+    from keras_transformer.translation.models import build_translation_model
 
     data = np.load(args.arrays)
 

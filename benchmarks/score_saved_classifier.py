@@ -28,7 +28,7 @@ def main(argv=None):
     import tensorflow as tf
 
     from keras_transformer import cli
-    from keras_transformer.data.imdb import load_imdb_texts
+    from keras_transformer.classification.data import load_imdb_texts
 
     try:
         loaded = cli.load(args.model)

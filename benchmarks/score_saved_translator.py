@@ -28,8 +28,8 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="score the first N pairs of the split only")
     args = parser.parse_args(argv)
 
-    from keras_transformer.data.spa_eng import load_pairs, split_pairs, unseen_in_training
-    from keras_transformer.translator import Translator
+    from keras_transformer.translation.pairs import load_pairs, split_pairs, unseen_in_training
+    from keras_transformer.translation.translator import Translator
 
     train, validation, test = split_pairs(load_pairs(args.data_dir).pairs)
     pairs = (validation if args.split == "validation" else test)[: args.limit]

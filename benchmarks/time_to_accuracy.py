@@ -6,7 +6,7 @@ For one chapter model, this runs the chapter script twice on the real data:
    epoch's training time times the epochs the book trains to report it (30 for
    translation's 67% validation (a), 20 for IMDB's 88.3% test), as the book gives
    no earlier figure;
-2. the recipe, with an :class:`~keras_transformer.time_to_accuracy.AccuracyClock`
+2. the recipe, with an :class:`~keras_transformer.training.clock.AccuracyClock`
    scoring a fixed held-out sample (2,000 validation pairs; for IMDB with
    ``--validation-split 0``, the first 2,000 test reviews) every ``--every`` steps:
    the training time (the clock's own scoring left out) and the wall time at
@@ -80,7 +80,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import keras
 
-    from keras_transformer.time_to_accuracy import matmul_flops_per_second
+    from keras_transformer.training.clock import matmul_flops_per_second
 
     spec = CHAPTERS[args.chapter]
     target = spec["target"] if args.target is None else args.target

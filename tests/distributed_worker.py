@@ -24,8 +24,8 @@ if mode == "mirrored":
 
 import keras  # noqa: E402
 
-from keras_transformer.distribute import fit, global_batch_size, make_strategy, strategy_scope  # noqa: E402
-from keras_transformer.models.seq2seq import build_transformer  # noqa: E402
+from keras_transformer.training.distribute import fit, global_batch_size, make_strategy, strategy_scope  # noqa: E402
+from keras_transformer.translation.models import build_transformer  # noqa: E402
 
 VOCAB, LENGTH, STEPS, GLOBAL_BATCH = 16, 8, 12, 32
 

@@ -21,9 +21,9 @@ import tensorflow as tf
 from keras import ops
 
 from keras_transformer import MaskedAttentionPooling1D, MaskedGlobalMaxPooling1D, OneHot, TokenDropout
-from keras_transformer.data.imdb import make_dataset, make_vectorizer
+from keras_transformer.classification.data import make_dataset, make_vectorizer
 from keras_transformer.models import build_classifier, end_to_end
-from keras_transformer.models.classifiers import BAG_OF_WORDS, MODEL_NAMES, PADDING_INVARIANT
+from keras_transformer.classification.models import BAG_OF_WORDS, MODEL_NAMES, PADDING_INVARIANT
 from toy_data import make_reviews
 
 ROOT = Path(__file__).resolve().parents[1]

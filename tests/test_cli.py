@@ -193,7 +193,7 @@ def test_help_and_argument_and_path_errors_answer_without_importing_tensorflow(t
             assert lines == 0 or err.startswith("keras-transformer: error: "), (argv, err)
         if argv[-1:] == ["--help"]:
             assert out.startswith("usage: keras-transformer"), (argv, out)
-    # One parser and one set of checks, shared by the launcher and keras_transformer.cli.
+    # One parser and one set of checks, shared by the launcher and keras_transformer_cli.run.
     assert cli.build_parser is keras_transformer_cli.build_parser
     assert cli.CommandError is keras_transformer_cli.CommandError
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from keras_transformer.data import download, imdb
-from keras_transformer.data.imdb import IMDB_SPEC, load_imdb, load_imdb_texts
+from keras_transformer.classification.data import IMDB_SPEC, load_imdb, load_imdb_texts
 
 # Offline copies of the real corpora (read-only); the tests using them skip if absent.
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

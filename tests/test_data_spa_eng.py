@@ -11,7 +11,7 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_transformer.data.spa_eng import (
+from keras_transformer.translation.pairs import (
     END_TOKEN,
     START_TOKEN,
     custom_standardization,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import keras
 
-from keras_transformer.decoding import Decoder, decode_by_length, full_recompute_greedy
-from keras_transformer.models.seq2seq import build_gru, build_transformer
+from keras_transformer.translation.decoding import Decoder, decode_by_length, full_recompute_greedy
+from keras_transformer.translation.models import build_gru, build_transformer
 
 # Backend-agnostic: CI runs these under TensorFlow, JAX and (where it installs) PyTorch.
 pytestmark = pytest.mark.layers
@@ -234,7 +234,7 @@ def test_translator_methods_agree_and_beam_is_usable():
 
 def test_a_saved_translator_replaces_the_previous_one_whole(tmp_path, monkeypatch):
     from tiny_models import tiny_translator
-    from keras_transformer.translator import Translator
+    from keras_transformer.translation.translator import Translator
 
     translator, target = tiny_translator(), tmp_path / "translator"
     translator.save(target)

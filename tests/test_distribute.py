@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_transformer.distribute import global_batch_size, is_chief, make_strategy, worker_output_dir
+from keras_transformer.training.distribute import global_batch_size, is_chief, make_strategy, worker_output_dir
 
 WORKER = str(Path(__file__).with_name("distributed_worker.py"))
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(

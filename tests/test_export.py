@@ -56,7 +56,7 @@ def _start_round_trip(kind, saved, exported):
     """Load ``saved`` with safe_mode=True in a new process, run it, export it to ``exported``."""
     if kind == "translator":
         body = f"""
-            from keras_transformer.translator import Translator
+            from keras_transformer.translation.translator import Translator
             obj = Translator.load({str(saved)!r})
             outputs = obj.translate({SENTENCES!r})
             export.export_translator(obj, {str(exported)!r})
@@ -266,8 +266,8 @@ def test_a_bare_bag_of_words_classifier_exports_with_its_vectorizer(tmp_path):
 
 
 def test_gru_translators_export_with_their_cached_loops_too(translator, tmp_path):
-    from keras_transformer.models.seq2seq import build_translation_model
-    from keras_transformer.translator import Translator
+    from keras_transformer.translation.models import build_translation_model
+    from keras_transformer.translation.translator import Translator
 
     for name in ("gru", "gru-attention"):  # untrained: equivalence needs no learning
         model = build_translation_model(

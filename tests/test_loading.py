@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_transformer.data.imdb import make_vectorizer
-from keras_transformer.data.spa_eng import make_vectorizers
+from keras_transformer.classification.data import make_vectorizer
+from keras_transformer.translation.pairs import make_vectorizers
 from keras_transformer.models import build_classifier, build_translation_model, end_to_end
-from keras_transformer.models.classifiers import BAG_OF_WORDS, MODEL_NAMES
+from keras_transformer.classification.models import BAG_OF_WORDS, MODEL_NAMES
 from tiny_models import REVIEWS, make_pairs
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="text vectorization needs TensorFlow")

@@ -41,9 +41,9 @@ def test_small_corpora_load_with_the_chapter_loaders(tmp_path, keras_home):
     """The notebooks' small mode reads the generated corpora through the real loaders."""
     import warnings
 
-    from keras_transformer.data.imdb import load_imdb_texts
+    from keras_transformer.classification.data import load_imdb_texts
     from keras_transformer.data.samples import write_imdb_folder, write_spa_eng_zip
-    from keras_transformer.data.spa_eng import load_pairs
+    from keras_transformer.translation.pairs import load_pairs
 
     root = write_imdb_folder(tmp_path / "imdb", train_per_class=10, test_per_class=5, seed=1)
     train, val, test = load_imdb_texts(root, seed=1)

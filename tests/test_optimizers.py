@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_transformer.models import build_classifier
-from keras_transformer.optimizers import LazyAdam, LazyRMSprop
+from keras_transformer.training.optimizers import LazyAdam, LazyRMSprop
 from keras_transformer.training import make_optimizer
 
 PAIRS = [(LazyAdam, keras.optimizers.Adam), (LazyRMSprop, keras.optimizers.RMSprop)]

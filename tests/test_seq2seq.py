@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import keras
 
-from keras_transformer.models.seq2seq import MODEL_NAMES, build_translation_model
+from keras_transformer.translation.models import MODEL_NAMES, build_translation_model
 
 VOCAB, LENGTH = 30, 12
 SMALL = {

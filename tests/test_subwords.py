@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import PIECES, SENTENCES, finish_json, make_pairs, reference_translations, start, tiny_subword_translator  # noqa: E402
 
 from keras_transformer import cli  # noqa: E402
-from keras_transformer.data.spa_eng import make_dataset, wrap_target  # noqa: E402
-from keras_transformer.data.subwords import (  # noqa: E402
+from keras_transformer.translation.pairs import make_dataset, wrap_target  # noqa: E402
+from keras_transformer.translation.vocabulary import (  # noqa: E402
     END_ID,
     START_ID,
     UNKNOWN_ID,
@@ -30,8 +30,8 @@ from keras_transformer.data.subwords import (  # noqa: E402
 )
 from keras_transformer.export import export_translator  # noqa: E402
 from keras_transformer.layers import SparseCategoricalCrossentropyWithSmoothing  # noqa: E402
-from keras_transformer.scoring import corpus_scores  # noqa: E402
-from keras_transformer.translator import Translator, prepare_reference  # noqa: E402
+from keras_transformer.translation.scoring import corpus_scores  # noqa: E402
+from keras_transformer.translation.translator import Translator, prepare_reference  # noqa: E402
 
 SPANISH = ["¿Dónde está el café?", "¡Hola, señor!", "Tom no habla francés.", "El niño comió pan."] * 20
 # Every input a user may type: empty, whitespace, emoji, non-Latin, very long.
@@ -168,7 +168,7 @@ def test_saved_exported_and_served_translations_are_the_training_process_ones(le
     learned.save(tmp_path / "translator")
     reloaded = start(textwrap.dedent(f"""
         import json
-        from keras_transformer.translator import Translator
+        from keras_transformer.translation.translator import Translator
         print(json.dumps(Translator.load({str(tmp_path / 'translator')!r}).translate({FUZZ!r})))
     """))
     export_translator(Translator.load(tmp_path / "translator"), tmp_path / "export")

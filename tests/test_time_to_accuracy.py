@@ -10,9 +10,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import LENGTH, make_pairs, tiny_classifier, tiny_reviews  # noqa: E402
 
-from keras_transformer.data.spa_eng import make_dataset, make_vectorizers  # noqa: E402
-from keras_transformer.models.seq2seq import build_translation_model, compile_translation_model  # noqa: E402
-from keras_transformer.time_to_accuracy import AccuracyClock, sample_accuracy, transformer_training_flops  # noqa: E402
+from keras_transformer.translation.pairs import make_dataset, make_vectorizers  # noqa: E402
+from keras_transformer.translation.models import build_translation_model, compile_translation_model  # noqa: E402
+from keras_transformer.training.clock import AccuracyClock, sample_accuracy, transformer_training_flops  # noqa: E402
 
 SIZES = dict(embed_dim=16, dense_dim=32, num_heads=2, key_dim=None, dropout=0.0)
 

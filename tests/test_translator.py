@@ -8,9 +8,9 @@ import pytest
 import keras
 import tensorflow as tf
 
-from keras_transformer.data.spa_eng import make_dataset, make_vectorizers
-from keras_transformer.models.seq2seq import build_translation_model
-from keras_transformer.translator import (
+from keras_transformer.translation.pairs import make_dataset, make_vectorizers
+from keras_transformer.translation.models import build_translation_model
+from keras_transformer.translation.translator import (
     Translator,
     next_token_accuracies,
     prepare_reference,
@@ -176,7 +176,7 @@ def test_evaluate_counts_the_padding_hit_only_the_keras_way(learned):
 def test_evaluate_scores_raw_references_unseen_sentences_and_unknown_words(learned):
     import sacrebleu
 
-    from keras_transformer.data.spa_eng import unseen_in_training
+    from keras_transformer.translation.pairs import unseen_in_training
 
     train = make_pairs(2000, seed=0)  # what `learned` was trained on
     pairs = make_pairs(60, seed=11) + [("Red purple zebra.", "Cebra morada roja.")]
@@ -220,7 +220,7 @@ def test_accuracy_keras_is_what_keras_fit_reports(learned, name):
 
 
 def test_attention_map_lines_up_with_the_translation(learned, tmp_path):
-    from keras_transformer.translator import plot_attention
+    from keras_transformer.translation.translator import plot_attention
 
     source, output, weights = learned.attention_map("Red green blue.")
     assert source == ["red", "green", "blue"]

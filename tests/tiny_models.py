@@ -14,13 +14,13 @@ import sys
 import keras
 import numpy as np
 
-from keras_transformer.data.spa_eng import make_dataset, make_vectorizers
-from keras_transformer.data.subwords import make_subword_vectorizers
-from keras_transformer.decoding import Decoder
-from keras_transformer.data.imdb import make_vectorizer
+from keras_transformer.translation.pairs import make_dataset, make_vectorizers
+from keras_transformer.translation.vocabulary import make_subword_vectorizers
+from keras_transformer.translation.decoding import Decoder
+from keras_transformer.classification.data import make_vectorizer
 from keras_transformer.models import build_classifier, end_to_end
-from keras_transformer.models.seq2seq import build_translation_model
-from keras_transformer.translator import Translator
+from keras_transformer.translation.models import build_translation_model
+from keras_transformer.translation.translator import Translator
 from toy_data import ENGLISH, SPANISH, make_pairs, make_reviews  # noqa: F401 (shared with the tests)
 
 LENGTH = 6  # source tokens; longer sentences are truncated

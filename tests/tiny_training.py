@@ -21,8 +21,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_transformer import training  # noqa: E402
-from keras_transformer.data.pipeline import batched  # noqa: E402
-from keras_transformer.models.seq2seq import build_transformer  # noqa: E402
+from keras_transformer.data.batching import batched  # noqa: E402
+from keras_transformer.translation.models import build_transformer  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("output_dir")

@@ -20,9 +20,9 @@ import time
 
 import keras
 
-from keras_transformer.data.imdb import make_vectorizer
+from keras_transformer.classification.data import make_vectorizer
 from keras_transformer.models import build_classifier
-from keras_transformer.models.classifiers import BAG_OF_WORDS, BOOK_EPOCHS, SEQUENCE, check_name
+from keras_transformer.classification.models import BAG_OF_WORDS, BOOK_EPOCHS, SEQUENCE, check_name
 
 
 def export_token_arrays(path, data_dir=None, source="archive", seed=1337, vocab_size=20000, sequence_length=600):
@@ -35,7 +35,7 @@ def export_token_arrays(path, data_dir=None, source="archive", seed=1337, vocab_
     import numpy as np
     import tensorflow as tf
 
-    from keras_transformer.data.imdb import load_imdb_texts, make_dataset, make_vectorizer
+    from keras_transformer.classification.data import load_imdb_texts, make_dataset, make_vectorizer
 
     if vocab_size > 65536:
         raise ValueError(f"vocab_size={vocab_size} does not fit uint16 arrays; use at most 65536.")

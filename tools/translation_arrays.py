@@ -26,7 +26,7 @@ accuracy both ways (history.json) and the greedy translations as token ids
 2048, 8 heads, one encoder and one decoder layer, dropout 0.5, rmsprop, batch
 64) with this package's default `key_dim = embed_dim // num_heads`; `gru` and
 `gru-attention` are the book's GRU encoder-decoder and the same with Luong
-attention (`keras_transformer.models.seq2seq`).
+attention (`keras_transformer.translation.models`).
 """
 
 import argparse
@@ -100,7 +100,7 @@ MODELS = ("transformer", "gru", "gru-attention")
 
 
 def build_model(name="transformer"):
-    from keras_transformer.models.seq2seq import build_translation_model
+    from keras_transformer.translation.models import build_translation_model
 
     if name == "transformer":
         return build_translation_model("transformer", key_dim=None)
@@ -108,8 +108,8 @@ def build_model(name="transformer"):
 
 
 def prepare(args):
-    from keras_transformer.data.spa_eng import load_pairs, make_vectorizers, split_pairs, wrap_target
-    from keras_transformer.translator import Translator
+    from keras_transformer.translation.pairs import load_pairs, make_vectorizers, split_pairs, wrap_target
+    from keras_transformer.translation.translator import Translator
 
     loaded = load_pairs(args.data_dir)
     train, val, test = split_pairs(loaded.pairs, seed=args.seed)
@@ -204,7 +204,7 @@ def load_trained_weights(model, weights):
 def train(args):
     import keras
 
-    from keras_transformer.distribute import set_precision
+    from keras_transformer.training.distribute import set_precision
     from keras_transformer.training import EpochCounter, TrainingRun, count_batches, make_optimizer
 
     keras.utils.set_random_seed(args.seed)
@@ -275,12 +275,12 @@ def evaluate_arrays(model, data, args, out):
     """The best checkpoint on the test arrays: next-token accuracies and greedy ids.
 
     Writes ``test_outputs.npz`` (``greedy``: ``(N, 20)`` generated ids, 0 after
-    ``[end]``) and returns the accuracies (see ``keras_transformer.scoring``).
+    ``[end]``) and returns the accuracies (see ``keras_transformer.translation.scoring``).
     """
     import keras
 
-    from keras_transformer.decoding import Decoder
-    from keras_transformer.scoring import next_token_accuracies
+    from keras_transformer.translation.decoding import Decoder
+    from keras_transformer.translation.scoring import next_token_accuracies
 
     start = time.perf_counter()
     source = data["test_source"][: args.limit].astype("int32")
@@ -326,9 +326,9 @@ def _datasets(train, val, args, epoch=None):
 
     if keras.backend.backend() != "tensorflow":
         return train, val
-    from keras_transformer.data.spa_eng import batch_by_length
+    from keras_transformer.translation.pairs import batch_by_length
 
-    from keras_transformer.data.pipeline import batched
+    from keras_transformer.data.batching import batched
 
     def batches(pair, shuffle):
         return batched(pair, lambda d: batch_by_length(d, args.batch_size, pair[1].shape[1]),
@@ -350,9 +350,9 @@ def _devices():
 
 
 def assemble(args):
-    from keras_transformer.data.spa_eng import load_pairs, split_pairs
+    from keras_transformer.translation.pairs import load_pairs, split_pairs
     from keras_transformer.training import write_json
-    from keras_transformer.translator import Translator
+    from keras_transformer.translation.translator import Translator
 
     translator = Translator.load(Path(args.prepared) / "translator")
     load_trained_weights(translator.model, args.weights)
@@ -383,11 +383,11 @@ def assemble(args):
 
 
 def score(args):
-    from keras_transformer.data.spa_eng import load_pairs, split_pairs
-    from keras_transformer.decoding import to_token_lists
-    from keras_transformer.scoring import corpus_scores
+    from keras_transformer.translation.pairs import load_pairs, split_pairs
+    from keras_transformer.translation.decoding import to_token_lists
+    from keras_transformer.translation.scoring import corpus_scores
     from keras_transformer.training import write_json
-    from keras_transformer.translator import Translator, prepare_reference
+    from keras_transformer.translation.translator import Translator, prepare_reference
 
     translator = Translator.load(Path(args.prepared) / "translator")
     training = json.loads((Path(args.outputs) / "history.json").read_text())

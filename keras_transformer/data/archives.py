@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import os
 import shutil
 import tarfile
@@ -34,6 +35,41 @@ _ARCHIVE_ERRORS = (
 
 # tarfile extraction filters exist from 3.10.12 / 3.11.4 on.
 _HAS_FILTER = hasattr(tarfile, "data_filter")
+
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks.
+
+    Example: ``sha256sum("spa-eng.zip") -> "0c4fd782..."``.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder downloads and extractions go to.
+
+    ``cache_dir`` if given, else ``$KERAS_HOME/datasets`` (default
+    ``~/.keras/datasets``), falling back to ``/tmp/.keras/datasets`` when the
+    home folder is not writable, as ``keras.utils.get_file`` does.
+    """
+    if cache_dir is not None:
+        path = Path(cache_dir).expanduser()
+    else:
+        home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+        path = Path(home).expanduser() / "datasets"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass
+        if not os.access(path, os.W_OK):
+            path = Path(tempfile.gettempdir()) / ".keras" / "datasets"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 
@@ -157,8 +193,6 @@ def extract(
         (folder / "spa-eng" / "spa.txt").exists()    # True
     """
     archive = Path(archive)
-    from keras_transformer.data.download import cache_root, sha256sum  # download imports this module
-
     dest_root = cache_root(dest_root)
     digest = sha256 or sha256sum(archive)
     final = dest_root / f"{_archive_stem(archive)}-{digest[:12]}"

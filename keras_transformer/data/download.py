@@ -22,12 +22,13 @@ import dataclasses
 import hashlib
 import os
 import tempfile
+import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from keras_transformer.data.archives import MARKER, check_archive, extract  # noqa: F401 (re-exported)
+from keras_transformer.data.archives import MARKER, cache_root, check_archive, extract, sha256sum  # noqa: F401
 
 DATA_DIR_ENV = "KERAS_TRANSFORMER_DATA_DIR"
 _CHUNK = 1 << 20
@@ -63,18 +64,6 @@ class DatasetSpec:
 # --------------------------------------------------------------------------- #
 
 
-def sha256sum(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks.
-
-    Example: ``sha256sum("spa-eng.zip") -> "0c4fd782..."``.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _accepted(sha256: Checksums) -> dict[str, str]:
     """Normalise the accepted checksums to ``{lowercase hex: description}``."""
     if sha256 is None:
@@ -84,28 +73,6 @@ def _accepted(sha256: Checksums) -> dict[str, str]:
     if isinstance(sha256, Mapping):
         return {k.lower(): v for k, v in sha256.items()}
     return {k.lower(): "expected" for k in sha256}
-
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The folder downloads and extractions go to.
-
-    ``cache_dir`` if given, else ``$KERAS_HOME/datasets`` (default
-    ``~/.keras/datasets``), falling back to ``/tmp/.keras/datasets`` when the
-    home folder is not writable, as ``keras.utils.get_file`` does.
-    """
-    if cache_dir is not None:
-        path = Path(cache_dir).expanduser()
-    else:
-        home = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
-        path = Path(home).expanduser() / "datasets"
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            pass
-        if not os.access(path, os.W_OK):
-            path = Path(tempfile.gettempdir()) / ".keras" / "datasets"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # --------------------------------------------------------------------------- #
@@ -186,6 +153,10 @@ def _verify_local(path: Path, accepted: dict[str, str]) -> Path:
     return path
 
 
+class DownloadError(ConnectionError):
+    """A download that could not start: one line naming the URL and ``--data-dir``."""
+
+
 def _download(url: str, target: Path, accepted: dict[str, str], verbose: bool) -> None:
     """Stream ``url`` to a temp file beside ``target``, verify, then rename.
 
@@ -195,7 +166,13 @@ def _download(url: str, target: Path, accepted: dict[str, str], verbose: bool) -
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        try:
+            response = urllib.request.urlopen(url, timeout=60)
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise DownloadError(f"cannot download {url} ({reason}); pass --data-dir (or set {DATA_DIR_ENV}) "
+                                f"to a local copy of {target.name} or its extracted folder") from None
+        with os.fdopen(fd, "wb") as out, response:
             total = response.headers.get("Content-Length")
             bar = _progbar(int(total) if total else None) if verbose else None
             done = 0

@@ -73,7 +73,7 @@ def write_imdb_folder(folder, train_per_class=40, test_per_class=20, seed=0):
 
     ``folder/aclImdb/{train,test}/{neg,pos}/<id>_<rating>.txt`` as in the
     published archive (ratings 1-4 negative, 7-10 positive).
-    ``keras_transformer.data.imdb.load_imdb_texts`` accepts ``folder`` or the
+    ``keras_transformer.classification.data.load_imdb_texts`` accepts ``folder`` or the
     returned root.
 
     Example::
@@ -115,7 +115,7 @@ def write_spa_eng_zip(folder, num_pairs=600, seed=0):
     """Write ``folder/spa-eng.zip`` (``spa-eng/spa.txt``) of generated pairs; return its path.
 
     The layout of the chapter's archive: tab-separated ``english<TAB>spanish``
-    lines in UTF-8. ``keras_transformer.data.spa_eng.load_pairs`` accepts the
+    lines in UTF-8. ``keras_transformer.translation.pairs.load_pairs`` accepts the
     returned path (it warns that the checksum is not the published one's,
     and extracts the archive into the Keras cache) or ``folder``.
 

@@ -208,7 +208,7 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
         loop makes them once and passes them to every cached call
         (`projections=`): XLA on TensorFlow runs a one-row product with the
         layer's 3-D kernel, reshaped inside the loop, far slower
-        (`keras_transformer.decoding` cites the measurement).
+        (`keras_transformer.translation.decoding` cites the measurement).
         """
         denses = (self._query_dense, self._key_dense, self._value_dense, self._output_dense)
         return HeadProjections(*(_matrices(dense) if _plain(dense) else () for dense in denses))

@@ -35,6 +35,8 @@ class TransformerDecoder(TransformerBlock):
             `self_attention_cache_update_index`.
         cross_attention_cache: from `compute_cross_attention_cache`, used in
             place of `encoder_outputs` (which may then be None).
+        projections: with caches, the pair from `head_projections()` to
+            project with (a decoding loop makes it once, outside its steps).
         target, source, source_mask: the 3rd edition's names for `inputs`,
             `encoder_outputs` and `encoder_outputs_mask` (give one name of
             each pair, not both). That edition passes no target mask; one
@@ -95,6 +97,15 @@ class TransformerDecoder(TransformerBlock):
         """
         return self.cross_attention.compute_cache(encoder_outputs, split=split)
 
+    def head_projections(self):
+        """Self- and cross-attention projections as 2-D matrices, for cached calls (`projections=`).
+
+        See `MultiHeadAttention.head_projections`: a decoding loop makes them
+        once and passes them to every step.
+        """
+        cross = self.cross_attention.head_projections() if self.has_cross_attention else None
+        return self.self_attention.head_projections(), cross
+
     def call(
         self,
         inputs,
@@ -106,6 +117,7 @@ class TransformerDecoder(TransformerBlock):
         self_attention_cache=None,
         self_attention_cache_update_index=None,
         cross_attention_cache=None,
+        projections=None,
         training=None,
     ):
         has_encoder = encoder_outputs is not None or cross_attention_cache is not None
@@ -130,6 +142,7 @@ class TransformerDecoder(TransformerBlock):
         )
 
         self_mask = merge_masks(key_mask=None if caching else target_mask)
+        self_projections, cross_projections = projections if caching and projections else (None, None)
 
         def self_attend(x):
             return self.self_attention(
@@ -140,6 +153,7 @@ class TransformerDecoder(TransformerBlock):
                 cache=self_attention_cache,
                 cache_update_index=self_attention_cache_update_index,
                 training=training,
+                projections=self_projections,
             )
 
         x, self_attention_cache = self._residual(
@@ -159,6 +173,7 @@ class TransformerDecoder(TransformerBlock):
                     attention_mask=cross_mask,
                     cache=cross_attention_cache,
                     training=training,
+                    projections=cross_projections,
                 )
 
             x, cross_attention_cache = self._residual(

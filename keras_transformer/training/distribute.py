@@ -21,34 +21,6 @@ STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-def add_scale_arguments(parser):
-    """Add --strategy, --precision and --jit-compile to an argparse parser."""
-    parser.add_argument(
-        "--strategy",
-        choices=STRATEGIES,
-        default="default",
-        help="distribution: default (one device), mirrored (all local devices), "
-        "multi-worker (hosts named by TF_CONFIG), tpu (TPU from a resolver; "
-        "--tpu names it). On JAX, mirrored/multi-worker use keras.distribution.DataParallel.",
-    )
-    parser.add_argument("--tpu", default=None, help="TPU name or address for --strategy tpu")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default="float32",
-        help="compute precision; mixed policies keep float32 weights, softmax and layer norm "
-        "(mixed_float16 adds loss scaling)",
-    )
-    parser.add_argument(
-        "--jit-compile",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="XLA compilation of training and decoding steps (auto: Keras decides; it turns "
-        "XLA off by itself on CPU for TensorFlow)",
-    )
-    return parser
-
-
 def jit_compile_setting(choice):
     """The `jit_compile=` value for `model.compile` from the --jit-compile choice."""
     return {"auto": "auto", "on": True, "off": False}[choice]

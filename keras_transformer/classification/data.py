@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from keras_transformer.data.download import DatasetSpec, resolve
-from keras_transformer.data.pipeline import batched
+from keras_transformer.classification.models import BAG_OF_WORDS, PADDING_INVARIANT, check_name
+from keras_transformer.data.batching import batch_by_length, batched, longest
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SPEC = DatasetSpec(
@@ -234,12 +235,6 @@ def load_imdb(
 # Vectorizing for the chapter's classifiers, by model name.
 
 
-def _model_kinds():
-    from keras_transformer.models.classifiers import BAG_OF_WORDS, PADDING_INVARIANT, check_name
-
-    return BAG_OF_WORDS, PADDING_INVARIANT, check_name
-
-
 def make_vectorizer(name, vocab_size=20000, sequence_length=600):
     """The ``TextVectorization`` layer that feeds model ``name`` (not yet adapted).
 
@@ -253,7 +248,6 @@ def make_vectorizer(name, vocab_size=20000, sequence_length=600):
         vectorizer.adapt(train_texts)      # training text only
         vectorizer(["a fine film"]).shape  # (1, 20000)
     """
-    BAG_OF_WORDS, _, check_name = _model_kinds()
     check_name(name)
     from keras import layers
 
@@ -274,10 +268,6 @@ def make_vectorizer(name, vocab_size=20000, sequence_length=600):
     )
 
 
-def _bucket_boundaries(sequence_length, width=32):
-    return list(range(width, sequence_length, width))
-
-
 def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True, epoch=None,
                  width_multiple=1):
     """A ``tf.data`` pipeline of `(vectorized text, label)` for model ``name``.
@@ -295,13 +285,12 @@ def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=Non
     tokens (never past ``sequence_length``; buckets are then that wide), so a
     compiling backend (JAX) sees a handful of widths instead of hundreds.
     ``shuffle``, ``seed`` and ``epoch`` are those of
-    :func:`keras_transformer.data.pipeline.batched`: with an ``epoch`` counter,
+    :func:`keras_transformer.data.batching.batched`: with an ``epoch`` counter,
     each epoch's order is a function of ``(seed, epoch)``. The dataset's
     cardinality is its number of batches.
     """
     import tensorflow as tf
 
-    BAG_OF_WORDS, PADDING_INVARIANT, check_name = _model_kinds()
     check_name(name)
     texts = tf.constant(list(split.texts), dtype=tf.string)
     labels = tf.constant(list(split.labels), dtype=tf.int32)
@@ -320,24 +309,9 @@ def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=Non
         return batched((ids, labels), lambda d: d.batch(batch_size), count=full_batches, **order)
 
     # Id 0 is padding only, and it only trails: the real length is the count of non-zeros.
-    def trim(ids, label):
-        length = tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1)
-        return ids[:length], label
-
-    full = vectorizer.get_config()["output_sequence_length"]
-    boundaries = _bucket_boundaries(full, max(32, int(width_multiple)))
-
-    def to_multiple(ids, label):
-        width = tf.shape(ids)[1]
-        wanted = tf.minimum(-(-width // width_multiple) * width_multiple, full)
-        return tf.pad(ids, [[0, 0], [0, wanted - width]]), label
-
-    def by_length(d):
-        batches = d.bucket_by_sequence_length(
-            lambda ids, label: tf.shape(ids)[0],
-            bucket_boundaries=boundaries,
-            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        )
-        return batches.map(to_multiple) if width_multiple > 1 else batches
-
-    return batched((ids, labels), by_length, prepare=trim, **order)
+    by_length = lambda d: batch_by_length(  # noqa: E731
+        d, batch_size, vectorizer.get_config()["output_sequence_length"],
+        lambda ids, label: tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1),
+        lambda ids, label, multiple: (ids[:, : longest(ids, multiple)], label), bucket_width=32,
+        width_multiple=width_multiple)
+    return batched((ids, labels), by_length, **order)

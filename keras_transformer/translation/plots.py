@@ -4,7 +4,7 @@
 def plot_attention(source_tokens, output_tokens, weights, path, title=None):
     """Heatmap of ``weights`` (outputs x sources) to a PNG, the chapter's "cafe <-> café" picture.
 
-    ``weights`` as :meth:`keras_transformer.translator.Translator.attention_map`
+    ``weights`` as :meth:`keras_transformer.translation.translator.Translator.attention_map`
     returns them, ``(len(output_tokens), len(source_tokens))``.
     """
     import matplotlib

@@ -85,28 +85,10 @@ class LazyRMSprop(keras.optimizers.RMSprop):
 LAZY = {"adam": LazyAdam, "rmsprop": LazyRMSprop}
 
 
-def add_optimizer_arguments(parser):
-    """Add --optimizer, --learning-rate, --lr-schedule, --warmup-steps, --lazy-embedding-updates (:func:`make_optimizer`)."""
-    parser.add_argument("--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
-                        help="optimizer (default rmsprop, the book's)")
-    parser.add_argument(
-        "--learning-rate", type=float, default=None, help="starting learning rate (default: the optimizer's, 0.001)"
-    )
-    parser.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
-                        help="learning rate: constant (the book's) or a cosine decay to zero over --epochs")
-    parser.add_argument("--warmup-steps", type=int, default=0,
-                        help="with --lr-schedule cosine: rise linearly from 0 to --learning-rate over this many steps first")
-    parser.add_argument("--lazy-embedding-updates", action="store_true",
-                        help="adam/rmsprop update only the embedding rows each batch uses (TensorFlow; default: "
-                        "Keras' dense update of the whole table, the book's)")
-    return parser
-
-
-def check_optimizer_arguments(parser, args):
-    """Refuse, in one line, option pairs :func:`make_optimizer` cannot build."""
-    if args.lazy_embedding_updates and args.optimizer not in LAZY:
-        parser.error(f"--lazy-embedding-updates needs --optimizer {' or '.join(sorted(LAZY))}, not {args.optimizer}")
-    return args
+def check_optimizer_settings(optimizer, lazy_embedding_updates=False):
+    """A one-line ValueError for settings :func:`make_optimizer` cannot build."""
+    if lazy_embedding_updates and optimizer not in LAZY:
+        raise ValueError(f"lazy_embedding_updates needs optimizer {' or '.join(sorted(LAZY))}, not {optimizer}")
 
 
 def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_decay=None, ema_momentum=None,
@@ -123,7 +105,7 @@ def make_optimizer(name="rmsprop", learning_rate=None, decay_steps=None, weight_
         ema_momentum: also keep a moving average of the weights with this
             momentum (``TrainingRun.fit(..., swap_ema=True)`` validates with it).
         lazy: Adam or RMSprop updating only the embedding rows a batch touched
-            (:mod:`keras_transformer.optimizers`; TensorFlow's sparse gradients).
+            (:mod:`keras_transformer.training.optimizers`; TensorFlow's sparse gradients).
 
     Returns:
         The name itself when nothing is configured (Keras builds the default),

@@ -8,50 +8,34 @@ Raw text in, text out, as the chapter's last step does it::
     translator.save("output/translator")
     same = Translator.load("output/translator")    # identical translations
 
-Decoding is the book's greedy loop: start from ``[start]``, run the whole
-model on the source and the target prefix, append the most probable next
-token, stop at ``[end]`` (or after ``sequence_length`` tokens). The model call
-for one step is :meth:`Translator.next_token_logits`, kept separate so that a
-faster (cached) decoder can sit beside it.
+Decoding is the book's greedy loop, token for token, run by the cached and
+compiled :class:`keras_transformer.translation.decoding.Decoder` (the encoder
+once, the decoder one step at a time); beam search is the other choice. The
+vocabularies are either kind of ``translation.vocabulary`` (the book's words or
+subword pieces): the translator calls the same methods on both.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import re
-import shutil
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_transformer.data.spa_eng import (END_TOKEN, START_TOKEN, custom_standardization, trim_batch_padding,
-                                            vectorizer_from_state, vectorizer_state, wrap_target)
-from keras_transformer.data.subwords import SubwordVectorizer
-from keras_transformer.plots import plot_attention  # noqa: F401  (its former home)
-from keras_transformer.scoring import corpus_scores, next_token_accuracies, translation_scores  # noqa: F401
+from keras_transformer.layers.text import END_TOKEN
+from keras_transformer.training.files import replace_atomically
+from keras_transformer.translation.decoding import Decoder, decode_by_length, to_token_lists
+from keras_transformer.translation.pairs import wrap_target
+from keras_transformer.translation.scoring import next_token_accuracies, translation_scores
+from keras_transformer.translation.vocabulary import prepare_reference, vocabulary_from_state
 
 logger = logging.getLogger(__name__)
 
 _MODEL_FILE = "model.keras"
 _META_FILE = "translator.json"
-
-
-def prepare_reference(spanish):
-    """A Spanish reference prepared as the model's output is: lowercase, no punctuation.
-
-    The target vectorizer's standardization (lower-case, strip punctuation and
-    "¿") is applied, then whitespace is collapsed, so BLEU and chrF compare
-    like with like rather than penalizing the model for the casing and
-    punctuation it was never shown.
-
-    Example: ``prepare_reference("¿Dónde está el café?") -> "dónde está el café"``.
-    """
-    standardized = custom_standardization(tf.constant([spanish]))[0].numpy().decode("utf-8")
-    return " ".join(standardized.split())
 
 
 def _cross_attention_layer(model):
@@ -74,11 +58,11 @@ class Translator:
     Args:
         model: a model from ``build_translation_model`` (inputs ``"english"``,
             ``"spanish"``; output ``(B, T, vocab)`` probabilities).
-        source_vectorizer: English ``TextVectorization`` (length ``S``), or a
-            ``SubwordVectorizer`` (``data.subwords``).
-        target_vectorizer: Spanish ``TextVectorization`` (length ``S + 1``),
-            standardized with ``custom_standardization``; or a wrapping
-            ``SubwordVectorizer``, whose translations are cased, punctuated text.
+        source_vectorizer: the English vocabulary (length ``S``): a
+            ``WordVectorizer`` or ``SubwordVectorizer`` (``translation.vocabulary``).
+        target_vectorizer: the Spanish vocabulary of the same kind (length ``S + 1``,
+            ``[start]``/``[end]`` wrapped); subword pieces translate into cased,
+            punctuated text.
         model_name: recorded on save (e.g. ``"transformer"``).
 
     Example::
@@ -92,32 +76,17 @@ class Translator:
         self.source_vectorizer = source_vectorizer
         self.target_vectorizer = target_vectorizer
         self.model_name = model_name or model.name
-        self.subword = isinstance(target_vectorizer, SubwordVectorizer)
-        self.vocabulary = [str(token) for token in target_vectorizer.get_vocabulary()]
-        self.start_id = self.vocabulary.index(START_TOKEN)
-        self.end_id = self.vocabulary.index(END_TOKEN)
+        self.start_id, self.end_id = target_vectorizer.start_id, target_vectorizer.end_id
         # Longest Spanish output: the decoder input length (target length - 1).
-        self.max_length = int(target_vectorizer.get_config()["output_sequence_length"]) - 1
-        self.sequence_length = int(source_vectorizer.get_config()["output_sequence_length"])
+        self.max_length = target_vectorizer.sequence_length - 1
+        self.sequence_length = source_vectorizer.sequence_length
         self._call = self.model
         if keras.backend.backend() == "tensorflow":
             # One graph for every batch size, source length and prefix length.
             spec = tf.TensorSpec((None, None), tf.int64)
             self._call = tf.function(lambda inputs: self.model(inputs, training=False),
                                      input_signature=[{"english": spec, "spanish": spec}])
-
-    # ---- the decoding step -------------------------------------------------
-    def next_token_logits(self, source_ids, target_prefix):
-        """Log-probabilities of the token after ``target_prefix``: ``(B, vocab)``.
-
-        Runs the whole model on ``source_ids`` ``(B, S)`` and ``target_prefix``
-        ``(B, t)`` (starting with the ``[start]`` id) and reads its last
-        position. Because decoding is causal, this is exactly what the book
-        reads at position ``t - 1`` of a prefix padded to full length.
-        """
-        probabilities = self._call({"english": _int64(source_ids), "spanish": _int64(target_prefix)})
-        last = keras.ops.convert_to_numpy(probabilities[:, -1, :]).astype("float64")
-        return np.log(np.maximum(last, 1e-30))
+        self._decoder = None
 
     # ---- text in, text out -------------------------------------------------
     def _source_ids(self, sentences):
@@ -125,50 +94,15 @@ class Translator:
         return ids
 
     def _warn_if_long(self, sentences, ids):
-        counts = self.source_vectorizer.count_tokens if isinstance(self.source_vectorizer, SubwordVectorizer) \
-            else lambda texts: [len(re.findall(r"\w+", text)) for text in texts]
         full = [i for i, row in enumerate(ids) if row[-1] != 0]  # a full row may mean truncation
-        for i, count in zip(full, counts([sentences[i] for i in full])):
-            sentence = sentences[i]
+        for i, count in zip(full, self.source_vectorizer.count_tokens([sentences[i] for i in full])):
             if count > self.sequence_length:
-                logger.warning("Input longer than %d tokens, truncated: %r", self.sequence_length, sentence[:80])
-
-    def greedy_decode(self, source_ids):
-        """Greedy decoding of a batch of source ids ``(B, S)`` -> list of id lists.
-
-        Each sentence stops at ``[end]`` (not included) or after
-        ``max_length`` tokens. A predicted padding id also ends a sentence
-        (the book would append an empty token there).
-        """
-        batch = source_ids.shape[0]
-        # Cut source columns that are padding everywhere (padding invariance).
-        width = max(int(np.max(np.sum(source_ids != 0, axis=1), initial=0)), 1)
-        source_ids = source_ids[:, :width]
-        prefix = np.full((batch, 1), self.start_id, dtype="int64")
-        done = np.zeros(batch, dtype=bool)
-        outputs = [[] for _ in range(batch)]
-        for _ in range(self.max_length):
-            active = np.flatnonzero(~done)
-            if active.size == 0:
-                break
-            logits = self.next_token_logits(source_ids[active], prefix[active])
-            next_ids = np.argmax(logits, axis=-1)
-            column = np.zeros((batch, 1), dtype="int64")
-            column[active, 0] = next_ids
-            prefix = np.concatenate([prefix, column], axis=1)
-            for row, token in zip(active, next_ids):
-                if token == self.end_id or token == 0:
-                    done[row] = True
-                else:
-                    outputs[row].append(int(token))
-        return outputs
+                logger.warning("Input longer than %d tokens, truncated: %r", self.sequence_length, sentences[i][:80])
 
     @property
     def decoder(self):
-        """The cached, compiled decoder (``keras_transformer.decoding.Decoder``)."""
-        if getattr(self, "_decoder", None) is None:
-            from keras_transformer.decoding import Decoder
-
+        """The cached, compiled decoder (``keras_transformer.translation.decoding.Decoder``)."""
+        if self._decoder is None:
             self._decoder = Decoder(self.model, self.start_id, self.end_id, self.max_length)
         return self._decoder
 
@@ -177,28 +111,22 @@ class Translator:
 
         ``method="greedy"``: the cached, compiled decoder (token for token the
         book's loop, much faster); ``"beam"``: beam search with ``beam_size``
-        and a GNMT ``length_penalty``; ``"reference"``: the book's loop,
-        re-running the whole model on the whole prefix (``greedy_decode``).
+        and a GNMT ``length_penalty``.
         """
-        if method == "reference":
-            return self.greedy_decode(source_ids)
-        from keras_transformer.decoding import to_token_lists
-
         if method == "greedy":
             tokens = self.decoder.greedy(source_ids)
         elif method == "beam":
             tokens = self.decoder.beam(source_ids, beam_size=beam_size, length_penalty=length_penalty)
         else:
-            raise ValueError(f"method must be 'greedy', 'beam' or 'reference'; got {method!r}.")
+            raise ValueError(f"method must be 'greedy' or 'beam'; got {method!r}.")
         return to_token_lists(tokens, self.end_id)
 
     def translate(self, sentences, batch_size=256, method="greedy", beam_size=4, length_penalty=0.6):
         """Translate English sentences: ``list[str] -> list[str]``.
 
         ``method``: ``"greedy"`` (default; cached and compiled, identical
-        tokens to the book's loop), ``"beam"`` (``beam_size``,
-        ``length_penalty``) or ``"reference"`` (the book's loop); see
-        :meth:`decode`.
+        tokens to the book's loop) or ``"beam"`` (``beam_size``,
+        ``length_penalty``); see :meth:`decode`.
 
         A single string gives a single string. Empty or whitespace-only input,
         ``None``, and input with no token left after standardization (e.g.
@@ -220,8 +148,6 @@ class Translator:
         results = [""] * len(sentences)
         if not sentences:
             return results
-        from keras_transformer.decoding import decode_by_length
-
         ids = self._source_ids(sentences)
         self._warn_if_long(sentences, ids)
         nonempty = np.flatnonzero(np.any(ids != 0, axis=1))
@@ -235,15 +161,8 @@ class Translator:
         return results
 
     def texts(self, token_lists):
-        """Decoded id lists -> Spanish strings: detokenized pieces, or the book's words joined by spaces."""
-        if self.subword:
-            return self.target_vectorizer.detokenize(token_lists)
-        return [" ".join(self._token(t) for t in tokens) for tokens in token_lists]
-
-    def _token(self, token_id):
-        # A model built with a larger vocabulary than the vectorizer's may emit
-        # ids the vectorizer never assigned; they read as out-of-vocabulary.
-        return self.vocabulary[token_id] if token_id < len(self.vocabulary) else "[UNK]"
+        """Decoded id lists -> Spanish strings, as the target vocabulary detokenizes them."""
+        return self.target_vectorizer.detokenize(token_lists)
 
     def attention_map(self, sentence):
         """Cross-attention of the greedy translation of one sentence, for a heatmap.
@@ -265,8 +184,9 @@ class Translator:
         if length == 0:
             raise ValueError(f"Nothing to translate in {sentence!r}; pass a sentence with words.")
         source_ids = source_ids[:, :length]
-        tokens = self.greedy_decode(source_ids)[0]
-        labels = [self._token(t) for t in tokens]
+        tokens = self.decode(source_ids)[0]
+        vocabulary = self.target_vectorizer.get_vocabulary()
+        labels = [vocabulary[t] if t < len(vocabulary) else "[UNK]" for t in tokens]
         if len(tokens) < self.max_length:
             labels.append(END_TOKEN)  # decoding stopped at [end]
         else:
@@ -307,7 +227,7 @@ class Translator:
             ``chrf_raw`` against the corpus's own (cased, punctuated) references,
             ``unk_rate`` and, given ``unseen`` (one boolean per pair, see
             ``spa_eng.unseen_in_training``), the same on the unseen pairs
-            (:func:`keras_transformer.scoring.translation_scores`).
+            (:func:`keras_transformer.translation.scoring.translation_scores`).
         """
         if not pairs:
             raise ValueError("evaluate() got no pairs; pass [(english, spanish), ...].")
@@ -331,8 +251,8 @@ class Translator:
         if translate:
             hypotheses = self.translate(english, method=method, beam_size=beam_size, length_penalty=length_penalty)
             references = [prepare_reference(s) for _, s in pairs]
-            # Cased, punctuated output is prepared as the references are, for the book-comparable scores.
-            prepared = [prepare_reference(h) for h in hypotheses] if self.subword else None
+            # Output as the book's words write it, for the book-comparable scores.
+            prepared = self.target_vectorizer.as_book_words(hypotheses)
             results.update(translation_scores(hypotheses, [s for _, s in pairs], references, unseen, prepared))
             results["hypotheses"] = hypotheses
             results["references"] = references
@@ -340,34 +260,24 @@ class Translator:
 
     # ---- persistence -------------------------------------------------------
     def save(self, path):
-        """Write ``model.keras`` and ``translator.json`` (vocabularies, settings) to a folder.
+        """Write ``model.keras`` and ``translator.json`` (vocabularies, settings) to a folder, whole.
 
-        Atomic: everything is written into a temporary sibling folder, which
-        then takes the target's name, so a kill leaves either the previous
-        translator or the new one, never half of one (between the two renames
-        the previous one is briefly at ``<path>.old``).
+        The folder is written beside its target and then takes its name
+        (``training.files.replace_atomically``), so a kill leaves the previous
+        translator or the new one, never half of one.
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{path.name}.saving-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        try:
-            self.model.save(staging / _MODEL_FILE)
-            meta = {
-                "model_name": self.model_name,
-                "source_vectorizer": vectorizer_state(self.source_vectorizer),
-                "target_vectorizer": vectorizer_state(self.target_vectorizer),
-            }
-            (staging / _META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
-            previous = path.with_name(path.name + ".old")
-            if path.exists():
-                shutil.rmtree(previous, ignore_errors=True)
-                path.rename(previous)
-            staging.rename(path)
-            shutil.rmtree(previous, ignore_errors=True)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        meta = {
+            "model_name": self.model_name,
+            "source_vectorizer": self.source_vectorizer.get_state(),
+            "target_vectorizer": self.target_vectorizer.get_state(),
+        }
+
+        def write(folder):
+            folder.mkdir()
+            self.model.save(folder / _MODEL_FILE)
+            (folder / _META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+
+        replace_atomically(path, write)
 
     @classmethod
     def load(cls, path, compile=False):
@@ -377,8 +287,8 @@ class Translator:
             raise FileNotFoundError(f"No {_META_FILE} in {str(path)!r}; pass a folder written by Translator.save().")
         meta = json.loads((path / _META_FILE).read_text(encoding="utf-8"))
         model = keras.saving.load_model(path / _MODEL_FILE, compile=compile, safe_mode=True)
-        return cls(model, vectorizer_from_state(meta["source_vectorizer"]),
-                   vectorizer_from_state(meta["target_vectorizer"]), meta.get("model_name"))
+        return cls(model, vocabulary_from_state(meta["source_vectorizer"]),
+                   vocabulary_from_state(meta["target_vectorizer"]), meta.get("model_name"))
 
 
-__all__ = ["Translator", "plot_attention", "next_token_accuracies", "prepare_reference", "trim_batch_padding"]
+__all__ = ["Translator", "prepare_reference"]

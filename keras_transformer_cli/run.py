@@ -173,7 +173,7 @@ def load(path):
     from keras_transformer import export
 
     if found == "translator":
-        from keras_transformer.translator import Translator
+        from keras_transformer.translation.translator import Translator
 
         try:
             translator = Translator.load(path)

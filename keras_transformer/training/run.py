@@ -30,42 +30,11 @@ from pathlib import Path
 
 import keras
 
-from keras_transformer import distribute
-from keras_transformer.optimizers import add_optimizer_arguments, make_optimizer  # noqa: F401 (training API)
-from keras_transformer.files import (  # noqa: F401 (part of the training API)
-    remove_path,
-    machine,
-    plot_history,
-    read_history_csv,
-    replace_atomically,
-    save_model,
-    write_json,
-)
+from keras_transformer.training import distribute
+from keras_transformer.training.files import (machine, plot_history, read_history_csv, remove_path, replace_atomically,
+                                             save_model, write_json)
 
 FILES = ("best.keras", "history.csv", "curves.png", "results.json", "trained.json")
-
-
-# -- options every chapter script shares ----------------------------------
-
-
-def add_training_arguments(parser, epochs, batch_size):
-    """Add --epochs, --batch-size, --data-dir, --output-dir, --seed, --deterministic."""
-    parser.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
-    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"batch size (default {batch_size})")
-    parser.add_argument(
-        "--data-dir", default=None,
-        help="local copy of the dataset: the archive or its extracted folder "
-        "(default: $KERAS_TRANSFORMER_DATA_DIR, else download to the Keras cache)",
-    )
-    parser.add_argument(
-        "--output-dir", default=None,
-        help="where the checkpoint, resume state, results JSON, curves PNG and saved model go "
-        "(default: output/<script>/<model>)",
-    )
-    parser.add_argument("--seed", type=int, default=1337, help="seed for every random generator (default 1337)")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="also make TensorFlow ops deterministic (bit-identical reruns, slower)")
-    return parser
 
 
 def default_output_dir(script, model_name):
@@ -268,7 +237,7 @@ class TrainingRun:
             epochs: epochs of the whole run (a resumed run trains the rest).
             validation_data: scored after every epoch; None keeps the last epoch.
             monitor: the validation score the best checkpoint maximizes.
-            strategy: a `tf.distribute` strategy (see `keras_transformer.distribute`).
+            strategy: a `tf.distribute` strategy (see `keras_transformer.training.distribute`).
             callbacks: more callbacks, e.g. an `EpochCounter`.
             swap_ema: validate and checkpoint the optimizer's weight average.
             fit_options: passed on to `model.fit` (e.g. `batch_size` for arrays).
@@ -354,20 +323,4 @@ class Timer:
         self.seconds = time.perf_counter() - self.start
 
 
-__all__ = [
-    "EpochCounter",
-    "StopOnNaN",
-    "Timer",
-    "TrainingRun",
-    "add_optimizer_arguments",
-    "add_training_arguments",
-    "count_batches",
-    "default_output_dir",
-    "make_optimizer",
-    "plot_history",
-    "read_history_csv",
-    "replace_atomically",
-    "save_model",
-    "set_seed",
-    "write_json",
-]
+__all__ = ["EpochCounter", "StopOnNaN", "Timer", "TrainingRun", "count_batches", "default_output_dir", "set_seed"]

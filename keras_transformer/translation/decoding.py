@@ -17,7 +17,6 @@ logits, state)` and `beam_shared` (fields the same for all beams of a sentence).
 """
 
 import functools
-import itertools
 from typing import NamedTuple
 
 import keras
@@ -72,8 +71,7 @@ class TransformerState(NamedTuple):
 
 class TransformerWeights(NamedTuple):
     output: tuple  # (kernel, bias) of the output layer, or ()
-    self_attention: tuple  # HeadProjections of the decoder's self-attention
-    cross_attention: tuple
+    decoder: tuple  # the decoder's (self, cross) attention HeadProjections
 
 
 class TransformerStepper:
@@ -88,8 +86,7 @@ class TransformerStepper:
     def weights(self):
         # Attention projections as 2-D matrices: one sentence under XLA 13.76 ms against 16.18 with
         # the layers' 3-D kernels (-15%; -34% in 3 other runs): bench_decode.py, docs/benchmarks.md.
-        attention = (self.decoder.self_attention.head_projections(), self.decoder.cross_attention.head_projections())
-        return TransformerWeights(_output_weights(self.output_projection), *attention)
+        return TransformerWeights(_output_weights(self.output_projection), self.decoder.head_projections())
 
     def encode(self, source):
         source_mask = ops.not_equal(source, 0)
@@ -99,16 +96,13 @@ class TransformerStepper:
         return TransformerState(self_keys, self_values, cross_keys, cross_values, source_mask)
 
     def step(self, state, token, index, weights):
-        """`TransformerDecoder.call` on one position: its sublayers, with the caches and projections."""
-        d = self.decoder
+        """The decoder layer itself on one position, through its cache arguments."""
         x = self.target_embedding(ops.expand_dims(token, 1), start_index=index)
-        x, (self_keys, self_values) = d._residual(x, d.self_attention_norm, d.self_attention_dropout, lambda h: (
-            d.self_attention(h, h, use_causal_mask=True, cache=(state.self_keys, state.self_values),
-                             cache_update_index=index, projections=weights.self_attention)), False)
-        x, _ = d._residual(x, d.cross_attention_norm, d.cross_attention_dropout, lambda h: (
-            d.cross_attention(h, h, attention_mask=ops.expand_dims(state.source_mask, 1),
-                              cache=(state.cross_keys, state.cross_values), projections=weights.cross_attention)), False)
-        logits = _logits(self.output_projection, weights.output, d._feed_forward(x, False)[:, 0])
+        x, (self_keys, self_values), _ = self.decoder(
+            x, self_attention_cache=(state.self_keys, state.self_values), self_attention_cache_update_index=index,
+            cross_attention_cache=(state.cross_keys, state.cross_values), encoder_outputs_mask=state.source_mask,
+            projections=weights.decoder, training=False)
+        logits = _logits(self.output_projection, weights.output, x[:, 0])
         return logits, state._replace(self_keys=self_keys, self_values=self_values)
 
 
@@ -154,7 +148,7 @@ def stepper_for(model, max_length):
     if _layer(model, "decoder_gru") is not None:
         return GRUStepper(model, max_length)
     raise ValueError(f"Model {model.name!r} has neither a 'decoder' (TransformerDecoder) nor a "
-                     "'decoder_gru' layer; build it with keras_transformer.models.seq2seq.")
+                     "'decoder_gru' layer; build it with keras_transformer.translation.models.")
 
 
 def _compile(function, static_argnums=(), jit_compile=False, variables=()):
@@ -204,8 +198,17 @@ def _write_column(tokens, index, column):
     return ops.where(ops.expand_dims(here, 0), ops.expand_dims(column, 1), tokens)
 
 
-def _ends(token, end_id):  # `[end]`, or a padding id (which the book would print as an empty word)
+def ends(token, end_id):
+    """Whether `token` ends a sentence: `[end]`, or a padding id (which the book would print as an empty word).
+
+    The one rule every loop, `to_token_lists` and the exported graph follow.
+    """
     return ops.logical_or(ops.equal(token, end_id), ops.equal(token, 0))
+
+
+def kept_tokens(tokens, end_id):
+    """`(B, T)` generated ids -> `(B, T)` booleans: the positions before each row's first end (see `ends`)."""
+    return ops.equal(ops.cumsum(ops.cast(ends(tokens, end_id), "int32"), axis=1), 0)
 
 
 def _top_log_probs(logits, k):
@@ -293,7 +296,7 @@ class Decoder:
             logits, state = self.stepper.step(loop.state, loop.last, loop.index, weights)
             token = ops.where(loop.done, 0, _argmax(logits))  # finished rows emit padding
             column = ops.scatter(ops.expand_dims(loop.rows, 1), token, (batch,)) if shrink else token
-            done = ops.logical_or(loop.done, _ends(token, self.end_id))
+            done = ops.logical_or(loop.done, ends(token, self.end_id))
             loop = GreedyLoop(loop.index + 1, _write_column(loop.tokens, loop.index, column), loop.rows,
                               token, done, state)
             if not shrink:
@@ -320,7 +323,7 @@ class Decoder:
         state = _take(state, ops.repeat(ops.arange(batch, dtype="int32"), k))
         tokens = _write_column(ops.zeros((batch * k, self.max_length), "int32"), 0, first)
         lengths = ops.ones((batch * k,), "int32")
-        start = BeamLoop(ops.convert_to_tensor(1, "int32"), tokens, scores, lengths, _ends(first, self.end_id),
+        start = BeamLoop(ops.convert_to_tensor(1, "int32"), tokens, scores, lengths, ends(first, self.end_id),
                          ops.arange(batch * k, dtype="int32"), state, (tokens, scores, lengths) if shrink else ())
 
         def body(loop):
@@ -341,7 +344,7 @@ class Decoder:
             loop = BeamLoop(loop.index + 1, _write_column(ops.take(loop.tokens, parent, axis=0), loop.index, token),
                             ops.reshape(best, (-1,)),
                             ops.take(loop.lengths, parent, axis=0) + ops.cast(ops.logical_not(was_done), "int32"),
-                            ops.logical_or(was_done, _ends(token, self.end_id)), loop.rows, state, loop.final)
+                            ops.logical_or(was_done, ends(token, self.end_id)), loop.rows, state, loop.final)
             if not shrink:
                 return loop
             rows = ops.expand_dims(loop.rows, 1)
@@ -362,21 +365,6 @@ class Decoder:
         return ops.take(tokens, best + ops.arange(batch, dtype="int32") * k, axis=0)
 
 
-def full_recompute_greedy(model, source, start_id, end_id, max_length=20):
-    """The book's algorithm, batched (the whole model on the whole prefix): what `greedy` must equal."""
-    source = ops.convert_to_numpy(source).astype("int64")
-    tokens = np.pad(np.full((source.shape[0], 1), start_id, "int64"), [[0, 0], [0, max_length]])
-    done = np.zeros(source.shape[0], bool)
-    for index in range(max_length):
-        probabilities = model({"english": source, "spanish": tokens[:, :-1]}, training=False)
-        next_token = np.where(done, 0, np.argmax(ops.convert_to_numpy(probabilities)[:, index], axis=-1))
-        tokens[:, index + 1] = next_token
-        done |= (next_token == end_id) | (next_token == 0)
-        if done.all():
-            break
-    return tokens[:, 1:].astype("int32")
-
-
 def decode_by_length(run, source, batch_size=256, width_multiple=4):
     """`run` (e.g. `Decoder(...).greedy`) over `(N, S)` ids in batches sorted by source length: short
     sentences share batches, which stop early; each is cut to its longest source rounded up to
@@ -395,6 +383,6 @@ def decode_by_length(run, source, batch_size=256, width_multiple=4):
 
 
 def to_token_lists(tokens, end_id):
-    """`(B, T)` generated ids -> one list of ids per row, up to `[end]` or padding."""
-    ends = lambda token: token in (end_id, 0)  # noqa: E731
-    return [list(itertools.takewhile(lambda t: not ends(t), row)) for row in ops.convert_to_numpy(tokens).tolist()]
+    """`(B, T)` generated ids -> one list of ids per row, up to its end (see `ends`)."""
+    keep = ops.convert_to_numpy(kept_tokens(tokens, end_id))
+    return [row[kept].tolist() for row, kept in zip(ops.convert_to_numpy(tokens), keep)]

@@ -7,13 +7,13 @@ any submodule of the package runs that ``__init__`` first. A command line
 inside the package could not answer ``--help`` without paying for it.
 
 So this top-level module, which imports the standard library only, holds the
-command line: the parser (defined here once; :mod:`keras_transformer.cli`
+command line: the parser (defined here once; :mod:`keras_transformer_cli.run`
 imports it) and every check that needs no model -- a bad option, nothing to
 read, a missing or mistyped path, a folder or file that cannot be a model,
 the wrong command for a translator folder, ``export``'s ``--to`` -- so that
 ``--help``, each command's ``--help`` and all of those errors answer in a
 fraction of a second. Only a valid command imports
-:mod:`keras_transformer.cli` (and with it TensorFlow) to load the model and
+:mod:`keras_transformer_cli.run` (and with it TensorFlow) to load the model and
 run: see :func:`main`.
 
 Quiet: TensorFlow's C++ logging (absl) writes to file descriptor 2 itself,
@@ -239,9 +239,9 @@ def main(argv=None, quiet=True):
     """Entry point of ``keras-transformer``; returns the exit status.
 
     Parses and checks ``argv`` with the standard library only; a valid
-    command then runs in :func:`keras_transformer.cli.run` (which imports
+    command then runs in :func:`keras_transformer_cli.run.run` (which imports
     TensorFlow), after :func:`quiet_native_logs` unless ``quiet`` is false
-    (as for :func:`keras_transformer.cli.main`, called in a Python session).
+    (as for :func:`keras_transformer_cli.run.main`, called in a Python session).
     """
     args = build_parser().parse_args(argv)  # usage errors: one line and exit 2
     try:
@@ -251,7 +251,7 @@ def main(argv=None, quiet=True):
     if quiet:
         quiet_native_logs()
     try:
-        from keras_transformer.cli import run  # TensorFlow: seconds
+        from keras_transformer_cli.run import run  # TensorFlow: seconds
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

@@ -25,14 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from keras_transformer.data.download import DatasetSpec, resolve
-from keras_transformer.data.pipeline import batched
-from keras_transformer.data.subwords import SubwordVectorizer
-from keras_transformer.layers.text import (  # noqa: F401 (re-exported)
-    END_TOKEN,
-    START_TOKEN,
-    STRIP_CHARS,
-    custom_standardization,
-)
+from keras_transformer.data.batching import batch_by_length, batched, longest
+from keras_transformer.layers.text import END_TOKEN, START_TOKEN
 
 logger = logging.getLogger(__name__)
 
@@ -156,42 +150,6 @@ def unseen_in_training(pairs, train_pairs):
     return [english not in seen for english, _ in pairs]
 
 
-def vectorizer_state(vectorizer):
-    """A JSON-able dict of a source or target vectorizer (word or subword), for ``Translator.save``."""
-    if isinstance(vectorizer, SubwordVectorizer):
-        return vectorizer.get_state()
-    config = vectorizer.get_config()
-    standardize = config.get("standardize")
-    if callable(standardize):
-        standardize = standardize.__name__
-    elif isinstance(standardize, dict):  # a serialized function
-        standardize = standardize.get("config", standardize.get("class_name"))
-    return {
-        "max_tokens": config["max_tokens"],
-        "output_sequence_length": config["output_sequence_length"],
-        "standardize": standardize,
-        "split": config.get("split", "whitespace"),
-        "vocabulary": vectorizer.get_vocabulary(),
-    }
-
-
-def vectorizer_from_state(state):
-    """The vectorizer :func:`vectorizer_state` describes, ready to call."""
-    if state.get("kind") == "sentencepiece":
-        return SubwordVectorizer.from_state(state)
-    standardize = state["standardize"]
-    standardize = {"custom_standardization": custom_standardization}.get(standardize, standardize)
-    vocabulary = state["vocabulary"]
-    # The saved vocabulary starts with the padding "" and OOV "[UNK]" entries,
-    # which the layer adds by itself.
-    if vocabulary[:2] == ["", "[UNK]"]:
-        vocabulary = vocabulary[2:]
-    return keras.layers.TextVectorization(
-        max_tokens=state["max_tokens"], output_mode="int", output_sequence_length=state["output_sequence_length"],
-        standardize=standardize, split=state["split"], vocabulary=vocabulary,
-    )
-
-
 def wrap_target(spanish: str) -> str:
     """``"[start] " + spanish + " [end]"``; already wrapped text is returned unchanged.
 
@@ -200,54 +158,6 @@ def wrap_target(spanish: str) -> str:
     if spanish.startswith(START_TOKEN + " ") and spanish.endswith(" " + END_TOKEN):
         return spanish
     return f"{START_TOKEN} {spanish} {END_TOKEN}"
-
-
-def make_vectorizers(
-    train_pairs: list[tuple[str, str]],
-    vocab_size: int = 15000,
-    sequence_length: int = 20,
-):
-    """Build and adapt the book's source and target ``TextVectorization`` layers.
-
-    The source layer uses Keras' default standardization and outputs
-    ``sequence_length`` ids; the target layer uses :func:`custom_standardization`
-    and outputs ``sequence_length + 1`` ids, so that shifting by one gives
-    decoder inputs and targets of length ``sequence_length``.
-
-    Args:
-        train_pairs: ``[(english, spanish), ...]``; Spanish is wrapped with
-            :func:`wrap_target` before adapting.
-        vocab_size: ``max_tokens`` of each layer.
-        sequence_length: source length (target is one longer).
-
-    Returns:
-        ``(source_vectorizer, target_vectorizer)``: string ``(B,)`` -> int64
-        ``(B, sequence_length)`` and ``(B, sequence_length + 1)``.
-
-    Example::
-
-        source_vec, target_vec = make_vectorizers(train_pairs)
-        source_vec(["Go."]).shape  # (1, 20)
-    """
-    if not train_pairs:
-        raise ValueError("train_pairs is empty; pass the training pairs from split_pairs().")
-    source_vec = keras.layers.TextVectorization(
-        max_tokens=vocab_size,
-        output_mode="int",
-        output_sequence_length=sequence_length,
-    )
-    target_vec = keras.layers.TextVectorization(
-        max_tokens=vocab_size,
-        output_mode="int",
-        output_sequence_length=sequence_length + 1,
-        standardize=custom_standardization,
-    )
-    english = [eng for eng, _ in train_pairs]
-    spanish = [wrap_target(spa) for _, spa in train_pairs]
-    # Batched datasets adapt much faster than a Python list fed one by one.
-    source_vec.adapt(tf.data.Dataset.from_tensor_slices(english).batch(1024))
-    target_vec.adapt(tf.data.Dataset.from_tensor_slices(spanish).batch(1024))
-    return source_vec, target_vec
 
 
 def _vectorize(vectorizer, texts: list[str], chunk: int = 8192):
@@ -259,38 +169,11 @@ def _vectorize(vectorizer, texts: list[str], chunk: int = 8192):
     return np.concatenate(parts).astype("int64")
 
 
-def trim_batch_padding(dataset, width_multiple=1):
-    """Cut each batch to its longest real sequence (source and target separately).
-
-    The book pads every pair to 20 tokens; most pairs are far shorter. Columns
-    that are padding in every row of a batch change no masked loss, accuracy
-    or (by padding invariance) prediction, so dropping them only saves time.
-    Works on ``make_dataset``'s ``({"english", "spanish"}, target)`` batches.
-    ``width_multiple`` rounds each cut up to a multiple of it (never past the
-    full width), so that batches come in a handful of widths: a compiling
-    backend (JAX) then compiles a handful of step functions, not one per width.
-
-    Example::
-
-        train_ds = trim_batch_padding(make_dataset(train, source_vec, target_vec))
-    """
-
-    def longest(ids):
-        real = tf.maximum(tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)), 1)
-        return tf.minimum(-(-real // width_multiple) * width_multiple, tf.shape(ids)[1])
-
-    def trim(inputs, targets):
-        source_len = longest(inputs["english"])
-        target_len = longest(inputs["spanish"])  # keeps the pad target after [end]
-        return (
-            {
-                "english": inputs["english"][:, :source_len],
-                "spanish": inputs["spanish"][:, :target_len],
-            },
-            targets[:, :target_len],
-        )
-
-    return dataset.map(trim, num_parallel_calls=tf.data.AUTOTUNE)
+def _cut(inputs, targets, width_multiple):
+    # Source and target separately; the target keeps the padding step after [end].
+    source_len, target_len = longest(inputs["english"], width_multiple), longest(inputs["spanish"], width_multiple)
+    return ({"english": inputs["english"][:, :source_len], "spanish": inputs["spanish"][:, :target_len]},
+            targets[:, :target_len])
 
 
 def _pair_length(inputs, _):
@@ -325,7 +208,7 @@ def make_dataset(
     Batches are still random (the pairs are shuffled before grouping); a
     batch may hold fewer than ``batch_size`` pairs at the end of an epoch.
     ``width_multiple`` (with ``by_length``) pads each batch to a multiple of
-    that many tokens instead (see :func:`trim_batch_padding`). ``epoch`` (see :func:`keras_transformer.data.pipeline.batched`) makes each
+    that many tokens instead (see :func:`keras_transformer.data.batching.batch_by_length`). ``epoch`` (see :func:`keras_transformer.data.batching.batched`) makes each
     epoch's order a function of ``(seed, epoch)``; the dataset's cardinality
     is its number of batches.
 
@@ -347,23 +230,7 @@ def make_dataset(
     examples = ({"english": english, "spanish": spanish[:, :-1]}, spanish[:, 1:])
     order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
     if by_length:
-        return batched(examples, lambda d: batch_by_length(d, batch_size, english.shape[1], width_multiple), **order)
+        by_length = lambda d: batch_by_length(d, batch_size, english.shape[1], _pair_length, _cut,  # noqa: E731
+                                              first_boundary=max(4, width_multiple), width_multiple=width_multiple)
+        return batched(examples, by_length, **order)
     return batched(examples, lambda d: d.batch(batch_size), count=-(-len(pairs) // batch_size), **order)
-
-
-def batch_by_length(pairs, batch_size, sequence_length, width_multiple=1):
-    """Batch unbatched ``({"english", "spanish"}, target)`` pairs by length, cut to the longest.
-
-    Pairs whose longer side has about the same number of real tokens (buckets
-    two tokens wide) go into the same batch; each batch is then cut to its
-    longest source and target (:func:`trim_batch_padding`), rounded up to a
-    multiple of ``width_multiple`` (buckets are then that wide too).
-    """
-    step = max(2, int(width_multiple))
-    boundaries = list(range(max(4, step), int(sequence_length) + 1, step))
-    batched = pairs.bucket_by_sequence_length(
-        _pair_length,
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-    )
-    return trim_batch_padding(batched, width_multiple)

@@ -16,7 +16,7 @@ name                       model
 ``transformer-positional`` PositionalEmbedding -> TransformerEncoder -> ...
 =========================  ===================================================
 
-Each model takes what ``keras_transformer.data.imdb.make_vectorizer`` produces for the same name;
+Each model takes what ``keras_transformer.classification.data.make_vectorizer`` produces for the same name;
 :func:`end_to_end` puts the two together into a model of raw strings.
 
 Example::
@@ -40,7 +40,7 @@ from keras_transformer.layers import (
     TokenDropout,
     TransformerEncoder,
 )
-from keras_transformer.optimizers import make_optimizer
+from keras_transformer.training.optimizers import make_optimizer
 
 BAG_OF_WORDS = ("unigram", "bigram", "bigram-tfidf")
 SEQUENCE = ("lstm-onehot", "lstm-embedding", "lstm-masked", "transformer", "transformer-positional")
@@ -94,6 +94,7 @@ def build_classifier(
     ema_momentum=None,
     warmup_steps=0,
     lazy_embedding_updates=False,
+    steps_per_execution=1,
     compile=True,
 ):
     """One of the chapter's IMDB classifiers, compiled as the book does.
@@ -132,7 +133,8 @@ def build_classifier(
         warmup_steps: with ``decay_steps``, a linear rise from 0 over this
             many steps first (book: none).
         lazy_embedding_updates: adam/rmsprop update only the embedding rows
-            a batch used (:mod:`keras_transformer.optimizers`; book: off).
+            a batch used (:mod:`keras_transformer.training.optimizers`; book: off).
+        steps_per_execution: training steps per compiled call (fewer host round trips).
         compile: compile with binary crossentropy and accuracy.
 
     Returns:
@@ -183,7 +185,8 @@ def build_classifier(
     if compile:
         optimizer = make_optimizer(optimizer, learning_rate, decay_steps, weight_decay, ema_momentum, warmup_steps,
                                    lazy_embedding_updates)
-        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"],
+                      steps_per_execution=steps_per_execution)
     return model
 
 

@@ -108,17 +108,6 @@ class AccuracyClock(keras.callbacks.Callback):
                 "reached": self.reached, "points": self.points}
 
 
-def add_clock_arguments(parser, what="validation"):
-    """Add --clock-every, --clock-sample and --clock-target (an :class:`AccuracyClock` in ``fit``)."""
-    parser.add_argument("--clock-every", type=int, default=0, metavar="STEPS",
-                        help=f"score the first --clock-sample {what} examples every STEPS training steps and record "
-                        "accuracy against training time in results.json (0: off)")
-    parser.add_argument("--clock-sample", type=int, default=2000, help="examples the clock scores")
-    parser.add_argument("--clock-target", type=float, default=None,
-                        help="accuracy whose first crossing the clock reports (default: the book's)")
-    return parser
-
-
 def matmul_flops_per_second(size=2048, dtype="float32", repeats=10):
     """Median FLOP/s of a ``size x size`` matrix product in ``dtype`` on this backend (``2 size^3`` FLOPs each)."""
     rng = np.random.default_rng(0)
@@ -181,4 +170,4 @@ def transformer_training_flops(model, batches):
     return total
 
 
-__all__ = ["AccuracyClock", "add_clock_arguments", "matmul_flops_per_second", "sample_accuracy", "transformer_training_flops"]
+__all__ = ["AccuracyClock", "matmul_flops_per_second", "sample_accuracy", "transformer_training_flops"]
