@@ -35,7 +35,7 @@ def one(task, steps):
 
     rng = np.random.default_rng(0)
     if task == "imdb":
-        from keras_transformer.models import build_classifier
+        from keras_transformer.classification import build_classifier
 
         model = build_classifier("transformer-positional", embed_dim=128, dense_dim=128, pooling="attention",
                                  encoder_dropout=0.1, optimizer="adam", learning_rate=1e-3)

@@ -145,7 +145,7 @@ class KernelStepper(TransformerStepper):
     """Our stepper without the 2-D projection matrices: each step reshapes the layers' 3-D kernels."""
 
     def weights(self):
-        return TransformerWeights(_output_weights(self.output_projection), (), ())
+        return TransformerWeights(_output_weights(self.output_projection), None)
 
 
 def methods_of(args, model, source, start_id, end_id, max_length):

@@ -33,17 +33,16 @@ def main(argv=None):
     if args.chapter == "imdb":
         from keras_transformer.classification.data import load_imdb_texts
 
-        try:
-            from keras_transformer.classification.data import make_dataset, make_vectorizer
-        except ImportError:  # before the redesign
-            from keras_transformer.classification.models import make_dataset, make_vectorizer
+        from keras_transformer.classification.data import make_dataset, make_vectorizer
+
         train, _, _ = load_imdb_texts(args.data_dir, seed=1337)
         vectorizer = make_vectorizer("transformer-positional", 20000, 600)
         vectorizer.adapt(tf.data.Dataset.from_tensor_slices(list(train.texts)).batch(512))
         start = time.perf_counter()
         ds = make_dataset("transformer-positional", vectorizer, train, 32, shuffle=True, seed=1337, **extra)
     else:
-        from keras_transformer.translation.pairs import load_pairs, make_dataset, make_vectorizers, split_pairs
+        from keras_transformer.translation.pairs import load_pairs, make_dataset, split_pairs
+        from keras_transformer.translation.vocabulary import make_vectorizers
 
         train, _, _ = split_pairs(load_pairs(args.data_dir)[0])
         source, target = make_vectorizers(train, 15000, 20)

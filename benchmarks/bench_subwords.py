@@ -38,7 +38,7 @@ def measure_wordpiece(train, test, vocab_size):
 
 
 def measure_sentencepiece(train, test, vocab_size):
-    from keras_transformer.translation.vocabulary import UNKNOWN_ID, SubwordVectorizer, learn_sentencepiece
+    from keras_transformer.translation.subwords import UNKNOWN_ID, SubwordVectorizer, learn_sentencepiece
 
     begin = time.perf_counter()
     proto = learn_sentencepiece(train, vocab_size)

@@ -91,7 +91,7 @@ def _book_imdb_classifier(vocab_size=20000, sequence_length=600, embed_dim=256, 
 def imdb_configs(args):
     from keras_transformer.classification.data import load_imdb_texts
     from keras_transformer.classification.data import make_dataset, make_vectorizer
-    from keras_transformer.models import build_classifier
+    from keras_transformer.classification import build_classifier
 
     print("loading IMDB and adapting the vectorizer ...", file=sys.stderr)
     train, val, test = load_imdb_texts(args.data_dir)
@@ -133,17 +133,17 @@ def imdb_configs(args):
 
 def _length_bucketed(source, target_in, target_out, batch_size, shuffle, seed):
     """Pairs grouped with pairs of similar length, each batch cut to its longest."""
-    from keras_transformer.translation.pairs import batch_by_length
+    from keras_transformer.translation.pairs import batch_pairs_by_length
 
     ds = tf.data.Dataset.from_tensor_slices(({"english": source, "spanish": target_in}, target_out))
     if shuffle:
         ds = ds.shuffle(len(source), seed=seed, reshuffle_each_iteration=True)
-    return batch_by_length(ds, batch_size, source.shape[1])
+    return batch_pairs_by_length(ds, batch_size, source.shape[1])
 
 
 def _our_translation_model(lazy=False):
     from keras_transformer.translation.models import build_translation_model, compile_translation_model
-    from keras_transformer.training import make_optimizer
+    from keras_transformer.training.optimizers import make_optimizer
 
     model = build_translation_model("transformer", key_dim=None, compile=False)
     return compile_translation_model(model, make_optimizer("rmsprop", lazy=lazy), steps_per_execution=16)

@@ -27,7 +27,7 @@ def main(argv=None):
     import keras
     import tensorflow as tf
 
-    from keras_transformer import cli
+    from keras_transformer_cli import run as cli
     from keras_transformer.classification.data import load_imdb_texts
 
     try:

@@ -20,45 +20,35 @@ against it. One JSON line per run and a Markdown table at the end::
     python benchmarks/time_to_accuracy.py translation --data-dir ../shared/datasets/spa-eng.zip
     python benchmarks/time_to_accuracy.py imdb --data-dir ../shared/datasets/aclImdb_labeled.tar.gz
 
-``--skip-book`` runs the recipes only; ``--recipe "..."`` replaces the recipe's
-options (the chapter script's, as one string), and given several times runs each
-in turn, in the same process, one row each. Under ``KERAS_BACKEND=jax`` the
-same command gives the JAX rows.
+``--skip-book`` runs the recipes only; ``--recipe NAME`` (a recipe of
+``keras_transformer.recipes``, default ``fast``) given several times runs each in
+turn, in the same process, one row each. Under ``KERAS_BACKEND=jax`` the same
+command gives the JAX rows.
 """
 
 import argparse
 import json
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chapters"))
+from keras_transformer import recipes
 
+# The book's pipeline: its settings, with every example padded to the full length as the book does.
 CHAPTERS = {
-    "translation": {
-        "script": "ch11_translation", "model": "transformer", "target": 0.67, "book_epochs": 30,
-        "book": "--full-padding --eval-limit 100 --samples 0",
-        "recipe": "--epochs 2 --key-dim 32 --optimizer adam --learning-rate 1e-3 --lr-schedule cosine "
-                  "--precision mixed_bfloat16 --steps-per-execution 16 --eval-limit 100 --samples 0",
-        "every": 160,
-    },
-    "imdb": {
-        "script": "ch11_text_classification", "model": "transformer-positional", "target": 0.883, "book_epochs": 20,
-        "book": "--fixed-padding",
-        "recipe": "--epochs 2 --lr-schedule cosine --precision mixed_bfloat16 --sequence-length 600 "
-                  "--encoder-dropout 0.1 --pooling attention --validation-split 0 --token-dropout 0.1 --dense-dim 128",
-        "every": 80,
-    },
+    "translation": {"target": 0.67, "book_epochs": 30, "book": {"full_padding": True, "eval_limit": 100, "samples": 0},
+                    "recipe": {"eval_limit": 100, "samples": 0}, "every": 160},
+    "imdb": {"target": 0.883, "book_epochs": 20, "book": {"full_padding": True}, "recipe": {}, "every": 80},
 }
 
 
-def run_chapter(chapter, options, output_dir):
-    import importlib
-
-    script = importlib.import_module(CHAPTERS[chapter]["script"])
-    argv = ["--model", CHAPTERS[chapter]["model"], *options, "--output-dir", str(output_dir)]
-    return script.main(argv)
+def run_chapter(chapter, recipe, output_dir, data_dir, **overrides):
+    if chapter == "imdb":
+        from keras_transformer.classification.run import train_and_evaluate
+    else:
+        from keras_transformer.translation.run import train_and_evaluate
+    settings = recipes.settings(chapter, recipe, **overrides)
+    settings.update(data_dir=data_dir, output_dir=str(output_dir))
+    return train_and_evaluate(settings)
 
 
 def test_accuracy(chapter, results):
@@ -70,9 +60,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Time to the book's accuracy, the book's pipeline beside a recipe.")
     parser.add_argument("chapter", choices=sorted(CHAPTERS))
     parser.add_argument("--data-dir", default=None, help="the chapter's archive or folder (default: download)")
-    parser.add_argument("--recipe", action="append", default=None,
-                        help="a recipe's chapter-script options, one string; repeat it to run several recipes "
-                        "in the same process (default: the chapter's fast recipe, see CHAPTERS in this file)")
+    parser.add_argument("--recipe", action="append", default=None, metavar="NAME",
+                        help="a recipe of the chapter (keras_transformer.recipes); repeat it to run several in the "
+                        "same process (default: fast)")
     parser.add_argument("--every", type=int, default=None, help="training steps between two clock readings")
     parser.add_argument("--target", type=float, default=None, help="accuracy to reach (default: the book's)")
     parser.add_argument("--skip-book", action="store_true", help="run the recipe only")
@@ -84,11 +74,10 @@ def main(argv=None):
 
     spec = CHAPTERS[args.chapter]
     target = spec["target"] if args.target is None else args.target
-    data = ["--data-dir", args.data_dir] if args.data_dir else []
     root = Path(args.output_dir or tempfile.mkdtemp(prefix="time_to_accuracy_"))
     rows = []
     if not args.skip_book:
-        book = run_chapter(args.chapter, [*shlex.split(spec["book"]), "--epochs", "1", *data], root / "book")
+        book = run_chapter(args.chapter, "book", root / "book", args.data_dir, epochs=1, clock_every=0, **spec["book"])
         epoch = book["training"]["train_seconds"]
         rows.append({"pipeline": "book", "backend": keras.backend.backend(), "epoch_seconds": epoch,
                      "time_to_target_s": epoch * spec["book_epochs"],
@@ -97,17 +86,16 @@ def main(argv=None):
         print(json.dumps(rows[-1]), flush=True)
     every = args.every or spec["every"]
     clocks = []
-    for number, options in enumerate(args.recipe or [spec["recipe"]]):
-        recipe = shlex.split(options)
-        results = run_chapter(args.chapter, [*recipe, *data, "--clock-every", str(every), "--clock-target", str(target)],
-                              root / f"recipe{number}")
+    for number, recipe in enumerate(args.recipe or ["fast"]):
+        results = run_chapter(args.chapter, recipe, root / f"recipe{number}-{recipe}", args.data_dir, clock_every=every,
+                              clock_target=target, **spec["recipe"])
         clock = results["clock"]
-        precision = "bfloat16" if "mixed_bfloat16" in recipe else "float32"
+        precision = "bfloat16" if results["settings"]["precision"] == "mixed_bfloat16" else "float32"
         peak = matmul_flops_per_second(2048, precision)
         last = clock["points"][-1]
         reached = clock["reached"]
         rows.append({
-            "pipeline": "recipe", "backend": keras.backend.backend(), "recipe": shlex.join(recipe),
+            "pipeline": "recipe", "backend": keras.backend.backend(), "recipe": recipe,
             "target": target, "reached": reached is not None,
             "train_seconds_to_target": reached and reached["train_seconds"],
             "seconds_to_target_with_scoring": reached and reached["seconds"],

@@ -126,6 +126,25 @@ def build_parser():
     export.add_argument("--model", required=True, metavar="PATH", help="translator folder or classifier .keras file")
     export.add_argument("--to", required=True, metavar="DIR", help="folder to write the SavedModel to")
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty DIR")
+
+    from keras_transformer_cli.options import load_recipes
+
+    recipes = load_recipes()
+    reproduce = commands.add_parser(
+        "reproduce", help="train a named recipe, score it once, write results/RECIPE.json",
+        description="Train a named recipe on the real data, score it once on its test split and write "
+        "every measure, the training time, the machine, the commit and the command to "
+        "results/RECIPE.json. Rerun the same command after a kill to resume.",
+        epilog="recipes: " + ", ".join(recipes.names()) + f" (`{PROG} recipes` shows what each changes)",
+    )
+    reproduce.add_argument("recipe", choices=recipes.names(), metavar="RECIPE", help="e.g. imdb-fast, translation-fast")
+    reproduce.add_argument("--data-dir", metavar="PATH", help="local copy of the dataset, archive or extracted folder "
+                           "(default: $KERAS_TRANSFORMER_DATA_DIR, else download into the Keras cache)")
+    reproduce.add_argument("--output-dir", metavar="DIR", help="the run's folder (default: output/reproduce/RECIPE)")
+    reproduce.add_argument("--results-dir", default="results", metavar="DIR", help="where RECIPE.json goes (default: results)")
+    reproduce.add_argument("--tag", metavar="MACHINE", help="name the file RECIPE@MACHINE.json (e.g. h200)")
+    commands.add_parser("recipes", help="print the named recipes and the settings each changes",
+                        description="Print the named recipes of both chapters as tables.")
     return parser
 
 
@@ -178,6 +197,11 @@ def model_format(path):
 
 def check(args):
     """Every check of parsed ``args`` that needs neither TensorFlow nor the model."""
+    if args.command in ("reproduce", "recipes"):
+        if getattr(args, "data_dir", None) and not Path(args.data_dir).exists():
+            raise CommandError(f"--data-dir {args.data_dir!r} does not exist; pass the dataset's archive or folder",
+                               status=2)
+        return
     if args.command == "export":
         target = Path(args.to)
         if target.exists() and not target.is_dir():
@@ -248,6 +272,12 @@ def main(argv=None, quiet=True):
         check(args)
     except CommandError as error:
         return report(error)
+    if args.command == "recipes":  # data: no TensorFlow
+        from keras_transformer_cli.options import load_recipes
+
+        recipes = load_recipes()
+        print("\n\n".join(f"{chapter}\n\n{recipes.table(chapter)}" for chapter in recipes.chapters()))
+        return 0
     if quiet:
         quiet_native_logs()
     try:

@@ -106,15 +106,11 @@ class _Progress:
             self.next_report = done + self.step
 
 
-def _warn_if_long(vectorizer, texts, kind, offset):
-    if vectorizer is None:
+def _warn_if_long(loaded, texts, kind, offset):
+    if loaded.limit is None:
         return
-    from keras_transformer.export import count_tokens, sequence_length
-
-    limit = sequence_length(vectorizer)
-    if not limit:
-        return
-    for index, count in enumerate(count_tokens(vectorizer, texts)):
+    limit = loaded.limit
+    for index, count in enumerate(loaded.count_tokens(texts)):
         if count > limit:
             _warn(
                 f"{kind} {offset + index + 1}: {count} tokens, longer than the model's "
@@ -128,11 +124,12 @@ def _warn_if_long(vectorizer, texts, kind, offset):
 class Loaded:
     """A model ready to run: ``kind`` ("translator"/"classifier"), a batch function, and more."""
 
-    def __init__(self, kind, path, run, vectorizer=None, translator=None, model=None, saved=False):
+    def __init__(self, kind, path, run, count_tokens=None, limit=None, translator=None, model=None, saved=False):
         self.kind = kind
         self.path = path
         self.run = run  # tf.string (B,) -> numpy (B,)
-        self.vectorizer = vectorizer
+        self.count_tokens = count_tokens  # texts -> tokens each has before the model's cut at `limit`
+        self.limit = limit
         self.translator = translator
         self.model = model
         self.saved = saved
@@ -170,39 +167,45 @@ def load(path):
             "unset KERAS_BACKEND or set KERAS_BACKEND=tensorflow"
         )
     import keras_transformer  # noqa: F401  registers every custom layer and standardization
-    from keras_transformer import export
+    from keras_transformer.classification import export as classification_export
+    from keras_transformer.data.serving import count_words, sequence_length
 
     if found == "translator":
+        from keras_transformer.translation.export import translation_function
         from keras_transformer.translation.translator import Translator
 
         try:
             translator = Translator.load(path)
         except Exception as error:
             raise not_a_model(path, f"the translator does not load: {_first_line(error)}")
-        translate = export.translation_function(translator)
+        translate = translation_function(translator)
+        source = translator.source_vectorizer
         return Loaded(
             "translator",
             path,
             lambda text: translate(text)["translation"].numpy(),
-            vectorizer=translator.source_vectorizer,
+            count_tokens=source.count_tokens,
+            limit=source.sequence_length,
             translator=translator,
         )
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:
         raise not_a_model(path, f"keras cannot load it: {_first_line(error)}")
-    if not export.takes_strings(model):
+    if not classification_export.takes_strings(model):
         raise CommandError(
             f"{str(path)!r} is a model of token ids, not of raw text; save "
-            "end_to_end(vectorizer, model) from keras_transformer.models instead",
+            "end_to_end(vectorizer, model) from keras_transformer.classification instead",
             status=2,
         )
-    classify = export.classification_function(model)
+    classify = classification_export.classification_function(model)
+    vectorizer = classification_export.find_vectorizer(model)
     return Loaded(
         "classifier",
         path,
         lambda text: classify(text)["probability"].numpy(),
-        vectorizer=export.find_vectorizer(model),
+        count_tokens=lambda texts: count_words(vectorizer, texts),
+        limit=None if vectorizer is None else sequence_length(vectorizer),
         model=model,
     )
 
@@ -218,7 +221,7 @@ def _batches(loaded, texts, kind, batch_size, quiet, verb, emit):
     progress = _Progress(len(texts), batch_size, verb, quiet)
     for begin in range(0, len(texts), batch_size):
         chunk = texts[begin : begin + batch_size]
-        _warn_if_long(loaded.vectorizer, chunk, kind, begin)
+        _warn_if_long(loaded, chunk, kind, begin)
         for value in loaded.run(tf.constant(chunk, dtype=tf.string)):
             emit(value)
         sys.stdout.flush()
@@ -258,21 +261,31 @@ def cmd_export(args):
     loaded = load(args.model)
     if loaded.saved:
         raise CommandError(f"{str(loaded.path)!r} is already a SavedModel; nothing to export", status=2)
-    from keras_transformer import export
-
     if loaded.kind == "translator":
-        export.export_translator(loaded.translator, target)
+        from keras_transformer.translation.export import export_translator
+
+        export_translator(loaded.translator, target)
         output = "translation tf.string (B,)"
     else:
-        export.export_classifier(loaded.model, target)
+        from keras_transformer.classification.export import export_classifier
+
+        export_classifier(loaded.model, target)
         output = "probability tf.float32 (B,)"
     print(f"wrote {target} (serving_default: text tf.string (B,) -> {output})")
     return 0
 
 
+def cmd_reproduce(args):
+    from keras_transformer_cli.reproduce import reproduce
+
+    command = " ".join([PROG, "reproduce", args.recipe] + (["--data-dir", args.data_dir] if args.data_dir else []))
+    reproduce(args.recipe, args.data_dir, args.output_dir, args.results_dir, args.tag, command)
+    return 0
+
+
 # ---- running a parsed command ----------------------------------------------
 
-COMMANDS = {"translate": cmd_translate, "classify": cmd_classify, "export": cmd_export}
+COMMANDS = {"translate": cmd_translate, "classify": cmd_classify, "export": cmd_export, "reproduce": cmd_reproduce}
 
 
 def run(args):

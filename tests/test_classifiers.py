@@ -22,7 +22,7 @@ from keras import ops
 
 from keras_transformer import MaskedAttentionPooling1D, MaskedGlobalMaxPooling1D, OneHot, TokenDropout
 from keras_transformer.classification.data import make_dataset, make_vectorizer
-from keras_transformer.models import build_classifier, end_to_end
+from keras_transformer.classification import build_classifier, end_to_end
 from keras_transformer.classification.models import BAG_OF_WORDS, MODEL_NAMES, PADDING_INVARIANT
 from toy_data import make_reviews
 
@@ -168,9 +168,9 @@ def test_ema_run_validates_and_keeps_the_averaged_weights(tmp_path):
     data = _imdb_folder(tmp_path / "data")
     out = tmp_path / "out"
     argv = ["--model", "transformer-positional", "--epochs", "2", "--data-dir", str(data),
-            "--output-dir", str(out), "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8",
-            "--pooling", "attention", "--optimizer", "adamw", "--weight-decay", "0.01",
-            "--learning-rate", "0.01", "--ema", "1.0", "--batch-size", "4"]
+            "--output-dir", str(out), "--set", "vocab_size=60", "--set", "embed_dim=8", "--set", "dense_dim=8",
+            "--set", "pooling=attention", "--set", "optimizer=adamw", "--set", "weight_decay=0.01",
+            "--learning-rate", "0.01", "--set", "ema=1.0", "--batch-size", "4"]
     _load_script().main(argv)
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["ema"] == 1.0 and results["settings"]["optimizer"] == "adamw"
@@ -242,32 +242,49 @@ def _load_script():
     return module
 
 
-def test_script_help_explains_every_option(capsys):
-    script = _load_script()
+def test_script_help_lists_at_most_20_options_and_every_recipe():
+    result = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == ""  # no log line either
+    options = {word.split("=")[0].rstrip(",") for line in result.stdout.splitlines()
+               for word in line.split() if word.startswith("--") and line.startswith("  -")}
+    assert "--recipe" in options and "--set" in options and len(options) + 1 <= 20  # + "-h"
+    for name in ("book", "fast", "best", "bigram"):
+        assert f"  {name} " in result.stdout
+    assert "(default: None)" not in result.stdout
+
+
+def test_settings_stack_book_then_recipe_then_set_then_flags():
+    from keras_transformer_cli.options import chapter_settings
+
+    settings, command = chapter_settings("imdb", ["--recipe", "fast", "--set", "embed_dim=64", "--set", "epochs=5",
+                                                  "--epochs", "3", "--full-padding"])
+    assert settings["embed_dim"] == 64 and settings["epochs"] == 3 and settings["full_padding"] is True
+    assert settings["optimizer"] == "adam" and settings["vocab_size"] == 20000  # the recipe's, then the book's
+    assert settings["recipe"] == "imdb-fast" and "--recipe fast" in command
+
+
+def test_bad_settings_are_one_line_errors(capsys):
+    from keras_transformer_cli.options import chapter_settings
+
+    for argv, message in ((["--set", "embed_dimm=3"], "unknown imdb setting 'embed_dimm'"),
+                          (["--set", "novalue"], "is not KEY=VALUE"),
+                          (["--recipe", "fastest"], "invalid choice")):
+        with pytest.raises(SystemExit) as exit_info:
+            chapter_settings("imdb", argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
-        script.parse_args(["--help"])
-    assert exit_info.value.code == 0
-    text = capsys.readouterr().out
-    for option in ("--model", "--epochs", "--data-dir", "--output-dir", "--batch-size", "--seed",
-                   "--deterministic", "--fixed-padding", "--learning-rate", "--lr-schedule",
-                   "--pooling", "--optimizer", "--weight-decay", "--ema", "--embedding-dropout",
-                   "--validation-split", "--token-dropout", "--width-multiple"):
-        assert option in text
-    for name in MODEL_NAMES:
-        assert name in text
+        _load_script().main(["--set", "optimizer=adamw", "--set", "lazy_embedding_updates=True"])
+    assert "lazy_embedding_updates needs optimizer adam or rmsprop, not adamw" in capsys.readouterr().err
 
 
-def test_width_multiple_defaults_to_the_backend_and_refuses_zero(capsys):
-    script = _load_script()
+def test_width_multiple_defaults_to_the_backend_and_refuses_zero():
+    from keras_transformer.data.batching import width_multiple
+
     compiled = keras.backend.backend() != "tensorflow"  # JAX and torch compile one step per batch shape
-    assert script.parse_args(["--model", "transformer-positional"]).width_multiple == (64 if compiled else 1)
-    assert script.parse_args(["--model", "transformer-positional", "--width-multiple", "16"]).width_multiple == 16
-    with pytest.raises(SystemExit):
-        script.parse_args(["--model", "transformer-positional", "--width-multiple", "0"])
-    assert "--width-multiple=0 must be at least 1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        script.parse_args(["--model", "transformer-positional", "--optimizer", "adamw", "--lazy-embedding-updates"])
-    assert "--lazy-embedding-updates needs --optimizer adam or rmsprop, not adamw" in capsys.readouterr().err
+    assert width_multiple(None, compiled=64) == (64 if compiled else 1)
+    assert width_multiple(16, compiled=64) == 16
+    with pytest.raises(ValueError, match="width_multiple=0 must be at least 1"):
+        width_multiple(0, compiled=64)
 
 
 def _imdb_folder(root, n=24):
@@ -285,8 +302,8 @@ def test_script_runs_end_to_end_on_a_tiny_imdb_folder(tmp_path):
     data = _imdb_folder(tmp_path / "data")
     out = tmp_path / "out"
     argv = ["--model", "transformer-positional", "--epochs", "1", "--data-dir", str(data),
-            "--output-dir", str(out), "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8",
-            "--lr-schedule", "cosine"]
+            "--output-dir", str(out), "--set", "vocab_size=60", "--set", "embed_dim=8", "--set", "dense_dim=8",
+            "--set", "lr_schedule=cosine"]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _load_script().main(argv)
@@ -312,7 +329,7 @@ def test_script_without_validation_trains_on_all_reviews_and_keeps_the_last_epoc
     data = _imdb_folder(tmp_path / "data")
     out = tmp_path / "out"
     argv = ["--model", "unigram", "--epochs", "2", "--data-dir", str(data), "--output-dir", str(out),
-            "--vocab-size", "60", "--validation-split", "0", "--clock-every", "1", "--clock-target", "0"]
+            "--set", "vocab_size=60", "--validation-split", "0", "--set", "clock_every=1", "--set", "clock_target=0"]
     _load_script().main(argv)
     results = json.loads((out / "results.json").read_text())
     assert results["settings"]["train_val_test"] == [24, 0, 24]
@@ -336,7 +353,7 @@ def test_bag_of_words_names_get_vectors_and_sequence_names_get_ids():
 
 
 def test_warmup_rises_linearly_then_the_cosine_decays_to_zero():
-    from keras_transformer.training import make_optimizer
+    from keras_transformer.training.optimizers import make_optimizer
 
     schedule = make_optimizer("adam", 2e-3, decay_steps=12, warmup_steps=4)._learning_rate
     values = [float(ops.convert_to_numpy(schedule(step))) for step in (0, 2, 4, 8, 12)]
@@ -360,8 +377,8 @@ def test_script_trains_under_jax_with_batches_padded_to_a_few_widths(tmp_path):
     data = _imdb_folder(tmp_path / "data")
     out = tmp_path / "out"
     argv = ["--model", "transformer-positional", "--epochs", "1", "--data-dir", str(data), "--output-dir", str(out),
-            "--vocab-size", "60", "--embed-dim", "8", "--dense-dim", "8", "--sequence-length", "40",
-            "--optimizer", "adam", "--lazy-embedding-updates", "--clock-every", "2"]
+            "--set", "vocab_size=60", "--set", "embed_dim=8", "--set", "dense_dim=8", "--set", "sequence_length=40",
+            "--set", "optimizer=adam", "--set", "lazy_embedding_updates=True", "--set", "clock_every=2"]
     code = f"import sys; sys.argv[1:] = {argv!r}; import runpy; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')"
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)

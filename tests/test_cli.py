@@ -32,7 +32,7 @@ from tiny_models import (  # noqa: E402
 )
 
 import keras_transformer_cli  # noqa: E402
-from keras_transformer import cli  # noqa: E402
+from keras_transformer_cli import run as cli  # noqa: E402
 
 # A line of TensorFlow's C++ (absl) log: "I0000 00:00:...", or its banners.
 NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |absl|cuda|onednn", re.IGNORECASE)

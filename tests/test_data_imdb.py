@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from keras_transformer.data import download, imdb
+from keras_transformer.classification import data as imdb
+from keras_transformer.data import download
 from keras_transformer.classification.data import IMDB_SPEC, load_imdb, load_imdb_texts
 
 # Offline copies of the real corpora (read-only); the tests using them skip if absent.

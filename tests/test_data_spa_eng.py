@@ -11,17 +11,9 @@ import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_transformer.translation.pairs import (
-    END_TOKEN,
-    START_TOKEN,
-    custom_standardization,
-    load_pairs,
-    make_dataset,
-    make_vectorizers,
-    parse_pairs,
-    split_pairs,
-    wrap_target,
-)
+from keras_transformer.layers.text import END_TOKEN, START_TOKEN, custom_standardization
+from keras_transformer.translation.pairs import load_pairs, make_dataset, parse_pairs, split_pairs, wrap_target
+from keras_transformer.translation.vocabulary import make_vectorizers
 
 # Offline copies of the real corpora (read-only); the tests using them skip if absent.
 SHARED_DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"

@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -29,7 +30,11 @@ from tiny_models import (  # noqa: E402
     tiny_translator,
 )
 
-from keras_transformer import export  # noqa: E402
+from keras_transformer.classification import export as classifier_export  # noqa: E402
+from keras_transformer.data import serving  # noqa: E402
+from keras_transformer.translation import export as translator_export  # noqa: E402
+from keras_transformer.translation.decoding import kept_tokens  # noqa: E402
+from keras_transformer.translation.vocabulary import WordVectorizer  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +64,7 @@ def _start_round_trip(kind, saved, exported):
             from keras_transformer.translation.translator import Translator
             obj = Translator.load({str(saved)!r})
             outputs = obj.translate({SENTENCES!r})
-            export.export_translator(obj, {str(exported)!r})
+            export_translator(obj, {str(exported)!r})
         """
     else:
         body = f"""
@@ -67,9 +72,10 @@ def _start_round_trip(kind, saved, exported):
             import keras_transformer  # registers every custom layer
             obj = keras.saving.load_model({str(saved)!r}, safe_mode=True)
             outputs = obj(tf.constant({REVIEWS!r})).numpy().reshape(-1).tolist()
-            export.export_classifier(obj, {str(exported)!r})
+            export_classifier(obj, {str(exported)!r})
         """
-    code = "import json\nfrom keras_transformer import export\n" + textwrap.dedent(body)
+    code = ("import json\nfrom keras_transformer.classification import export_classifier\n"
+            "from keras_transformer.translation import export_translator\n" + textwrap.dedent(body))
     code += "print(json.dumps(outputs))\n"
     return start(code)
 
@@ -197,7 +203,7 @@ def test_exported_classifier_matches_the_keras_model_without_keras(served, expec
 @pytest.fixture(scope="module")
 def functions(translator, classifier):
     """The exported graphs, in this process: text -> translation, text -> probability."""
-    return export.translation_function(translator), export.classification_function(classifier[0])
+    return translator_export.translation_function(translator), classifier_export.classification_function(classifier[0])
 
 
 def test_empty_batch_gives_an_empty_result(served, functions, translator):
@@ -245,18 +251,21 @@ def test_saved_model_cli_runs_the_export_with_the_same_outputs(kind, served, exp
 # ---- the Python API ---------------------------------------------------------
 
 
-def test_join_tokens_stops_at_end_or_padding_and_drops_start():
-    vocabulary = tf.constant(["", "[UNK]", "[start]", "[end]", "hola", "mundo"])
-    ids = tf.constant([[4, 5, 3, 4], [4, 0, 5, 5], [2, 4, 1, 5], [3, 4, 4, 4]])
-    joined = export.join_tokens(ids, vocabulary, start_id=2, end_id=3).numpy().tolist()
-    assert joined == [b"hola mundo", b"hola", b"hola [UNK] mundo", b""]
+def test_the_exported_graph_stops_at_end_or_padding_as_the_python_path_does():
+    layer = keras.layers.TextVectorization(output_sequence_length=4, vocabulary=["[start]", "[end]", "hola", "mundo"])
+    words = WordVectorizer(layer)
+    ids = tf.constant([[4, 5, 3, 4], [4, 0, 5, 5], [4, 1, 9, 5], [3, 4, 4, 4]])
+    kept = tf.ragged.boolean_mask(ids, kept_tokens(ids, end_id=3))
+    joined = words.detokenize_tensor(kept).numpy().tolist()
+    assert joined == [b"hola mundo", b"hola", b"hola [UNK] [UNK] mundo", b""]  # 9: past the vocabulary
+    assert [t.encode() for t in words.detokenize(kept.to_list())] == joined
 
 
 def test_a_bare_bag_of_words_classifier_exports_with_its_vectorizer(tmp_path):
     raw, model, vectorizer = tiny_classifier("bigram-tfidf", epochs=1)
     with pytest.raises(ValueError, match="token ids.*vectorizer"):
-        export.classification_function(model)
-    path = export.export_classifier(model, tmp_path / "bare", vectorizer=vectorizer)
+        classifier_export.classification_function(model)
+    path = classifier_export.export_classifier(model, tmp_path / "bare", vectorizer=vectorizer)
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     np.testing.assert_allclose(  # the TF-IDF weights travel too
         serve(text=tf.constant(REVIEWS))["probability"].numpy(),
@@ -274,7 +283,7 @@ def test_gru_translators_export_with_their_cached_loops_too(translator, tmp_path
             name, 40, 40, LENGTH, compile=False, embed_dim=8, latent_dim=16, dropout=0.0
         )
         gru = Translator(model, translator.source_vectorizer, translator.target_vectorizer, name)
-        path = export.export_translator(gru, tmp_path / name)
+        path = translator_export.export_translator(gru, tmp_path / name)
         serve = tf.saved_model.load(str(path)).signatures["serving_default"]
         served = [t.decode("utf-8") for t in serve(text=tf.constant(SENTENCES))["translation"].numpy()]
         assert served == reference_translations(gru, SENTENCES), name
@@ -284,15 +293,15 @@ def test_export_to_a_file_path_is_a_one_line_error(translator, tmp_path):
     target = tmp_path / "taken"
     target.write_text("not a folder")
     with pytest.raises(FileExistsError, match="is a file; pass a folder"):
-        export.export_translator(translator, target)
+        translator_export.export_translator(translator, target)
 
 
 def test_count_tokens_sees_the_truncated_inputs(translator, classifier):
-    counts = export.count_tokens(translator.source_vectorizer, SENTENCES)
+    counts = translator.source_vectorizer.count_tokens(SENTENCES)
     assert [i for i, n in enumerate(counts) if n > LENGTH] == [5]
     assert counts[2:5] == [0, 0, 0]
     vectorizer = classifier[2]
-    assert export.sequence_length(vectorizer) == REVIEW_LENGTH
-    assert export.count_tokens(vectorizer, REVIEWS)[4] == 30
-    assert export.count_tokens(vectorizer, []) == []
+    assert serving.sequence_length(vectorizer) == REVIEW_LENGTH
+    assert serving.count_words(vectorizer, REVIEWS)[4] == 30
+    assert serving.count_words(vectorizer, []) == []
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import keras
 
 from keras_transformer.classification.data import make_vectorizer
-from keras_transformer.models import build_classifier, end_to_end
+from keras_transformer.classification import build_classifier, end_to_end
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TextVectorization in tf")
 

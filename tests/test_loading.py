@@ -18,8 +18,9 @@ import pytest
 import tensorflow as tf
 
 from keras_transformer.classification.data import make_vectorizer
-from keras_transformer.translation.pairs import make_vectorizers
-from keras_transformer.models import build_classifier, build_translation_model, end_to_end
+from keras_transformer.translation.vocabulary import make_vectorizers
+from keras_transformer.classification import build_classifier, end_to_end
+from keras_transformer.translation import build_translation_model
 from keras_transformer.classification.models import BAG_OF_WORDS, MODEL_NAMES
 from tiny_models import REVIEWS, make_pairs
 

@@ -5,9 +5,8 @@ import pytest
 import keras
 import tensorflow as tf
 
-from keras_transformer.models import build_classifier
-from keras_transformer.training.optimizers import LazyAdam, LazyRMSprop
-from keras_transformer.training import make_optimizer
+from keras_transformer.classification import build_classifier
+from keras_transformer.training.optimizers import LazyAdam, LazyRMSprop, make_optimizer
 
 PAIRS = [(LazyAdam, keras.optimizers.Adam), (LazyRMSprop, keras.optimizers.RMSprop)]
 START = np.arange(18, dtype="float32").reshape(6, 3) / 10

@@ -10,7 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from tiny_models import LENGTH, make_pairs, tiny_classifier, tiny_reviews  # noqa: E402
 
-from keras_transformer.translation.pairs import make_dataset, make_vectorizers  # noqa: E402
+from keras_transformer.translation.pairs import make_dataset
+from keras_transformer.translation.vocabulary import make_vectorizers  # noqa: E402
 from keras_transformer.translation.models import build_translation_model, compile_translation_model  # noqa: E402
 from keras_transformer.training.clock import AccuracyClock, sample_accuracy, transformer_training_flops  # noqa: E402
 

@@ -8,14 +8,11 @@ import pytest
 import keras
 import tensorflow as tf
 
-from keras_transformer.translation.pairs import make_dataset, make_vectorizers
+from keras_transformer.translation.pairs import make_dataset
+from keras_transformer.translation.scoring import next_token_accuracies
+from keras_transformer.translation.vocabulary import SubwordVectorizer, make_vectorizers, prepare_reference
 from keras_transformer.translation.models import build_translation_model
-from keras_transformer.translation.translator import (
-    Translator,
-    next_token_accuracies,
-    prepare_reference,
-    trim_batch_padding,
-)
+from keras_transformer.translation.translator import Translator
 
 LENGTH = 8
 
@@ -39,7 +36,7 @@ def learned():
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    ds = trim_batch_padding(make_dataset(train, source_vec, target_vec, batch_size=64, seed=0))
+    ds = make_dataset(train, source_vec, target_vec, batch_size=64, seed=0, by_length=True)
     model.fit(ds, epochs=7, verbose=0)
     return Translator(model, source_vec, target_vec, "transformer")
 
@@ -100,7 +97,7 @@ def test_gru_attention_learns_the_toy_task():
         "gru-attention", 20, 20, LENGTH, compile=False, embed_dim=32, latent_dim=64, dropout=0.0
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    ds = trim_batch_padding(make_dataset(train, source_vec, target_vec, batch_size=64, seed=0))
+    ds = make_dataset(train, source_vec, target_vec, batch_size=64, seed=0, by_length=True)
     model.fit(ds, epochs=6, verbose=0)
     translator = Translator(model, source_vec, target_vec, "gru-attention")
     results = translator.evaluate(make_pairs(40, seed=1))
@@ -115,9 +112,8 @@ def test_saved_translator_reloads_and_translates_identically(learned, tmp_path):
     assert reloaded.translate(sentences) == learned.translate(sentences)
     ids = np.array([[3, 4, 0]], "int64")
     prefix = np.array([[learned.start_id, 5]], "int64")
-    np.testing.assert_allclose(
-        reloaded.next_token_logits(ids, prefix), learned.next_token_logits(ids, prefix), atol=1e-6
-    )
+    inputs = {"english": ids, "spanish": prefix}
+    np.testing.assert_allclose(reloaded.model(inputs, training=False), learned.model(inputs, training=False), atol=1e-6)
 
 
 def test_bad_input_does_not_crash(learned, caplog):
@@ -163,7 +159,7 @@ class AlwaysPadding:
 def test_evaluate_counts_the_padding_hit_only_the_keras_way(learned):
     pairs = [("Red.", "Rojo."), ("Red green blue.", "Azul verde rojo.")]
     translator = Translator(
-        AlwaysPadding(len(learned.vocabulary)), learned.source_vectorizer,
+        AlwaysPadding(len(learned.target_vectorizer.get_vocabulary())), learned.source_vectorizer,
         learned.target_vectorizer,
     )
     results = translator.evaluate(pairs, translate=False)
@@ -220,7 +216,7 @@ def test_accuracy_keras_is_what_keras_fit_reports(learned, name):
 
 
 def test_attention_map_lines_up_with_the_translation(learned, tmp_path):
-    from keras_transformer.translation.translator import plot_attention
+    from keras_transformer.translation.plots import plot_attention
 
     source, output, weights = learned.attention_map("Red green blue.")
     assert source == ["red", "green", "blue"]
@@ -251,9 +247,9 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     warnings.simplefilter("always")
     results = ch11_translation.main([
         "--model", "transformer", "--epochs", "1", "--batch-size", "64",
-        "--data-dir", str(archive), "--output-dir", str(out), "--vocab-size", "20",
-        "--sequence-length", "8", "--eval-limit", "8", "--samples", "3",
-        "--attend", "Red green.", "--optimizer", "adam", "--learning-rate", "0.002", "--lr-schedule", "cosine",
+        "--data-dir", str(archive), "--output-dir", str(out), "--set", "vocab_size=20",
+        "--set", "sequence_length=8", "--eval-limit", "8", "--set", "samples=3",
+        "--attend", "Red green.", "--set", "optimizer=adam", "--learning-rate", "0.002", "--set", "lr_schedule=cosine",
     ])
     stack.close()
     # A normal run prints no Keras warning (progress bars know their length, nothing is ignored).
@@ -284,8 +280,8 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     monkeypatch.setattr(Translator, "evaluate", lambda self, pairs, **kw: asked.append(kw) or evaluate(self, pairs, **kw))
     ch11_translation.main([
         "--model", "transformer", "--skip-training", "--data-dir", str(archive), "--output-dir", str(out),
-        "--vocab-size", "20", "--sequence-length", "8", "--eval-limit", "8", "--samples", "3",
-        "--method", "beam", "--beam-size", "3", "--length-penalty", "0",
+        "--set", "vocab_size=20", "--set", "sequence_length=8", "--eval-limit", "8", "--set", "samples=3",
+        "--method", "beam", "--set", "beam_size=3", "--set", "length_penalty=0",
     ])
     beam = json.loads((out / "results.json").read_text())
     assert beam["test"]["decoding"] == "beam 3, length penalty 0"
@@ -312,11 +308,11 @@ def test_chapter_script_on_subwords_with_the_recipe_options_and_the_clock(make_a
     archive = make_archive("spa-eng.zip", {"spa-eng/spa.txt": "\n".join(lines) + "\n"})
     out = tmp_path / "run"
     ch11_translation.main([
-        "--model", "transformer", "--tokenizer", "sentencepiece", "--vocab-size", "300", "--sequence-length", "12",
+        "--model", "transformer", "--tokenizer", "sentencepiece", "--set", "vocab_size=300", "--set", "sequence_length=12",
         "--epochs", "2", "--batch-size", "32", "--data-dir", str(archive), "--output-dir", str(out),
-        "--eval-limit", "8", "--samples", "3", "--optimizer", "adam", "--learning-rate", "0.005",
-        "--lr-schedule", "cosine", "--warmup-steps", "2", "--label-smoothing", "0.1", "--layer-dropout", "0.1",
-        "--clock-every", "3", "--clock-sample", "20", "--clock-target", "0.0", "--method", "beam",
+        "--eval-limit", "8", "--set", "samples=3", "--set", "optimizer=adam", "--learning-rate", "0.005",
+        "--set", "lr_schedule=cosine", "--set", "warmup_steps=2", "--set", "label_smoothing=0.1", "--set", "layer_dropout=0.1",
+        "--set", "clock_every=3", "--set", "clock_sample=20", "--set", "clock_target=0.0", "--method", "beam",
     ])
     saved = json.loads((out / "results.json").read_text())
     assert saved["test"]["unk_rate"] == 0.0 and 0.0 <= saved["validation"]["accuracy_keras"] <= 1.0
@@ -325,6 +321,6 @@ def test_chapter_script_on_subwords_with_the_recipe_options_and_the_clock(make_a
     steps = [p["step"] for p in clock["points"]]  # every 3 steps, and at both epochs' ends
     assert steps == sorted({*range(3, steps[-1] + 1, 3), steps[-1] // 2, steps[-1]})
     reloaded = Translator.load(out / "translator")
-    assert reloaded.subword and reloaded.translate([s["english"] for s in saved["samples"]], method="beam") == [
+    assert isinstance(reloaded.target_vectorizer, SubwordVectorizer) and reloaded.translate([s["english"] for s in saved["samples"]], method="beam") == [
         s["model"] for s in saved["samples"]]
     assert all(s["model"] == "" or s["model"][0].isupper() for s in saved["samples"])

@@ -14,11 +14,12 @@ import sys
 import keras
 import numpy as np
 
-from keras_transformer.translation.pairs import make_dataset, make_vectorizers
+from keras_transformer.translation.pairs import make_dataset
+from keras_transformer.translation.vocabulary import make_vectorizers
 from keras_transformer.translation.vocabulary import make_subword_vectorizers
 from keras_transformer.translation.decoding import Decoder
 from keras_transformer.classification.data import make_vectorizer
-from keras_transformer.models import build_classifier, end_to_end
+from keras_transformer.classification import build_classifier, end_to_end
 from keras_transformer.translation.models import build_translation_model
 from keras_transformer.translation.translator import Translator
 from toy_data import ENGLISH, SPANISH, make_pairs, make_reviews  # noqa: F401 (shared with the tests)
@@ -116,8 +117,7 @@ def tiny_classifier(name="transformer-positional", epochs=2):
 def reference_translations(translator, sentences):
     """The Python path the export must equal: vectorizer, ``Decoder.greedy``, vocabulary.
 
-    Stops at ``[end]`` or padding (as ``Translator.greedy_decode``), drops
-    ``[start]``; a source with no token translates to "".
+    Stops at ``[end]`` or padding (``decoding.ends``); a source with no token translates to "".
     """
     if not sentences:
         return []
@@ -130,8 +130,7 @@ def reference_translations(translator, sentences):
         for token in row:
             if token in (0, translator.end_id):
                 break
-            if token != translator.start_id:
-                tokens.append(int(token))
+            tokens.append(int(token))
         kept.append(tokens)
     return [text if np.any(source_row != 0) else "" for source_row, text in zip(source, translator.texts(kept))]
 

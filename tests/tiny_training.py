@@ -21,6 +21,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_transformer import training  # noqa: E402
+from keras_transformer.training.files import replace_atomically  # noqa: E402
 from keras_transformer.data.batching import batched  # noqa: E402
 from keras_transformer.translation.models import build_transformer  # noqa: E402
 
@@ -87,6 +88,6 @@ print("epochs in this process:", epochs_here, flush=True)
 
 best = run.best_model()
 loss, accuracy = best.evaluate(test_ds, verbose=0, callbacks=[Slow(args.eval_sleep)])
-training.replace_atomically(os.path.join(args.output_dir, "final.npz"), lambda p: np.savez(open(p, "wb"), *best.get_weights()))
+replace_atomically(os.path.join(args.output_dir, "final.npz"), lambda p: np.savez(open(p, "wb"), *best.get_weights()))
 run.finish({"chapter": "tiny", "model": "transformer", "test": {"accuracy": float(accuracy), "loss": float(loss)}})
 sys.exit(0)

@@ -21,7 +21,7 @@ import time
 import keras
 
 from keras_transformer.classification.data import make_vectorizer
-from keras_transformer.models import build_classifier
+from keras_transformer.classification import build_classifier
 from keras_transformer.classification.models import BAG_OF_WORDS, BOOK_EPOCHS, SEQUENCE, check_name
 
 

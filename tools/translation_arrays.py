@@ -44,8 +44,6 @@ CHUNK_BYTES = 15 * 2**20  # files that come back from a device are at most 16 Mi
 
 
 def parse_args(argv=None):
-    from keras_transformer.training import add_optimizer_arguments
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -61,7 +59,11 @@ def parse_args(argv=None):
     train.add_argument("--epochs", type=int, default=30, help="epochs (the book: 30)")
     train.add_argument("--batch-size", type=int, default=64, help="batch size (the book: 64)")
     train.add_argument("--seed", type=int, default=1337, help="seed for initialization and shuffling")
-    add_optimizer_arguments(train)
+    train.add_argument("--optimizer", choices=("rmsprop", "adam", "adamw"), default="rmsprop",
+                       help="optimizer (default rmsprop, the book's)")
+    train.add_argument("--learning-rate", type=float, default=None, help="starting rate (default: the optimizer's)")
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                       help="constant (the book's) or a cosine decay to zero over --epochs")
     train.add_argument(
         "--time-budget", type=float, default=None,
         help="stop after the epoch that passes this many seconds (the epochs run are reported)",
@@ -108,7 +110,8 @@ def build_model(name="transformer"):
 
 
 def prepare(args):
-    from keras_transformer.translation.pairs import load_pairs, make_vectorizers, split_pairs, wrap_target
+    from keras_transformer.translation.pairs import load_pairs, split_pairs, wrap_target
+    from keras_transformer.translation.vocabulary import make_vectorizers
     from keras_transformer.translation.translator import Translator
 
     loaded = load_pairs(args.data_dir)
@@ -205,7 +208,8 @@ def train(args):
     import keras
 
     from keras_transformer.training.distribute import set_precision
-    from keras_transformer.training import EpochCounter, TrainingRun, count_batches, make_optimizer
+    from keras_transformer.training import EpochCounter, TrainingRun, count_batches
+    from keras_transformer.training.optimizers import make_optimizer
 
     keras.utils.set_random_seed(args.seed)
     set_precision(args.precision)
@@ -326,12 +330,12 @@ def _datasets(train, val, args, epoch=None):
 
     if keras.backend.backend() != "tensorflow":
         return train, val
-    from keras_transformer.translation.pairs import batch_by_length
+    from keras_transformer.translation.pairs import batch_pairs_by_length
 
     from keras_transformer.data.batching import batched
 
     def batches(pair, shuffle):
-        return batched(pair, lambda d: batch_by_length(d, args.batch_size, pair[1].shape[1]),
+        return batched(pair, lambda d: batch_pairs_by_length(d, args.batch_size, pair[1].shape[1]),
                        shuffle=shuffle, seed=args.seed, epoch=epoch)
 
     return batches(train, True), batches(val, False)
@@ -351,7 +355,7 @@ def _devices():
 
 def assemble(args):
     from keras_transformer.translation.pairs import load_pairs, split_pairs
-    from keras_transformer.training import write_json
+    from keras_transformer.training.files import write_json
     from keras_transformer.translation.translator import Translator
 
     translator = Translator.load(Path(args.prepared) / "translator")
@@ -386,8 +390,9 @@ def score(args):
     from keras_transformer.translation.pairs import load_pairs, split_pairs
     from keras_transformer.translation.decoding import to_token_lists
     from keras_transformer.translation.scoring import corpus_scores
-    from keras_transformer.training import write_json
-    from keras_transformer.translation.translator import Translator, prepare_reference
+    from keras_transformer.training.files import write_json
+    from keras_transformer.translation.translator import Translator
+    from keras_transformer.translation.vocabulary import prepare_reference
 
     translator = Translator.load(Path(args.prepared) / "translator")
     training = json.loads((Path(args.outputs) / "history.json").read_text())

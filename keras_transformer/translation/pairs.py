@@ -230,7 +230,17 @@ def make_dataset(
     examples = ({"english": english, "spanish": spanish[:, :-1]}, spanish[:, 1:])
     order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
     if by_length:
-        by_length = lambda d: batch_by_length(d, batch_size, english.shape[1], _pair_length, _cut,  # noqa: E731
-                                              first_boundary=max(4, width_multiple), width_multiple=width_multiple)
-        return batched(examples, by_length, **order)
+        return batched(examples, lambda d: batch_pairs_by_length(d, batch_size, english.shape[1], width_multiple),
+                       **order)
     return batched(examples, lambda d: d.batch(batch_size), count=-(-len(pairs) // batch_size), **order)
+
+
+def batch_pairs_by_length(pairs, batch_size, sequence_length, width_multiple=1):
+    """Batch unbatched ``({"english", "spanish"}, target)`` pairs by length, each batch cut to its longest.
+
+    Pairs whose longer side has about the same number of real tokens (buckets two
+    tokens wide, or ``width_multiple``) share a batch; see
+    :func:`keras_transformer.data.batching.batch_by_length`.
+    """
+    return batch_by_length(pairs, batch_size, sequence_length, _pair_length, _cut, first_boundary=max(4, width_multiple),
+                           width_multiple=width_multiple)

@@ -1,7 +1,7 @@
 """Reproduce a published figure: train a named recipe, score it once, write ``results/RECIPE.json``.
 
     keras-transformer reproduce translation-fast --data-dir spa-eng.zip
-    python -m keras_transformer.reproduce imdb-fast --data-dir aclImdb_v1.tar.gz
+    python -m keras_transformer_cli.reproduce imdb-fast --data-dir aclImdb_v1.tar.gz
 
 The run lives in ``output/reproduce/RECIPE`` and resumes after a kill like the chapter
 scripts. The results file holds every measure as an exact count over its split (no
@@ -119,7 +119,7 @@ def commit():
         head = git("rev-parse", "--short=12", "HEAD")
         if head.returncode:
             return None
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "keras_transformer", "chapters").stdout
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", "keras_transformer", "keras_transformer_cli", "chapters").stdout
         return head.stdout.strip() + ("+changes" if dirty.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -192,14 +192,14 @@ def reproduce(name, data_dir=None, output_dir=None, results_dir="results", tag=N
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m keras_transformer.reproduce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m keras_transformer_cli.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("recipe", choices=recipes.names(), metavar="RECIPE", help=", ".join(recipes.names()))
     parser.add_argument("--data-dir", help="local copy of the recipe's dataset (archive or folder)")
     parser.add_argument("--output-dir", help="the run's folder (default: output/reproduce/RECIPE)")
     parser.add_argument("--results-dir", default="results", help="where RECIPE.json goes (default: results)")
     parser.add_argument("--tag", help="machine name for the file name, e.g. h200 (RECIPE@h200.json)")
     args = parser.parse_args(argv)
-    command = shlex.join(["python", "-m", "keras_transformer.reproduce", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "-m", "keras_transformer_cli.reproduce", *(sys.argv[1:] if argv is None else argv)])
     reproduce(args.recipe, args.data_dir, args.output_dir, args.results_dir, args.tag, command)
     return 0
 
