@@ -1,10 +1,58 @@
-"""Shared fixtures: an isolated Keras cache and tiny generated archives."""
+"""Shared fixtures: float32 products in full precision, an isolated Keras cache and tiny generated archives."""
 
 import io
 import tarfile
 import zipfile
 
 import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def full_precision_float32_products():
+    """Float32 matrix products in full precision for the whole session.
+
+    The tests compare float32 results with tight tolerances. Set globally, before any
+    module fixture runs and in every thread; the environment variables carry it into
+    the processes the tests start. Nothing changes on a CPU.
+    """
+    import keras
+
+    # NVIDIA GPUs compute float32 products in TF32 (a 10-bit mantissa) unless told otherwise.
+    restore = _pin_float32_products(keras.backend.backend())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NVIDIA_TF32_OVERRIDE", "0")
+        patch.setenv("JAX_DEFAULT_MATMUL_PRECISION", "highest")
+        try:
+            yield
+        finally:
+            restore()
+
+
+def _pin_float32_products(backend):
+    """Turn TF32 off for `backend` (imported only if it is the active one); returns the undo."""
+    if backend == "jax":
+        import jax
+
+        previous = jax.config.jax_default_matmul_precision
+        jax.config.update("jax_default_matmul_precision", "highest")
+        return lambda: jax.config.update("jax_default_matmul_precision", previous)
+    if backend == "torch":
+        import torch
+
+        previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+
+        def restore():
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+        return restore
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        previous = tf.config.experimental.tensor_float_32_execution_enabled()
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+        return lambda: tf.config.experimental.enable_tensor_float_32_execution(previous)
+    return lambda: None
 
 
 @pytest.fixture

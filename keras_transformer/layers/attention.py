@@ -6,6 +6,7 @@ in the tests.
 """
 
 import math
+from types import SimpleNamespace
 from typing import NamedTuple
 
 import keras
@@ -52,7 +53,13 @@ def merge_masks(query_mask=None, key_mask=None, attention_mask=None, causal=None
     Returns:
         A boolean mask broadcastable to `(B, T, S)`, or None when every input
         is None (no masking at all).
+
+    Raises:
+        ValueError: a padding mask that is not `(batch, length)`, `(B, T, 1)`
+            say (it would broadcast silently onto the wrong axis).
     """
+    query_mask = _padding_mask(query_mask, "query_mask")
+    key_mask = _padding_mask(key_mask, "key_mask")
     merged = None
     for mask in (
         None if query_mask is None else ops.expand_dims(query_mask, -1),
@@ -65,6 +72,44 @@ def merge_masks(query_mask=None, key_mask=None, attention_mask=None, causal=None
         mask = ops.cast(mask, "bool")
         merged = mask if merged is None else ops.logical_and(merged, mask)
     return merged
+
+
+def _padding_mask(mask, what):
+    """`mask` checked by `check_padding_mask`; its own first two axes are the expected sizes."""
+    if mask is None:
+        return None
+    sizes = tuple(mask.shape[:2]) if len(mask.shape) >= 2 else (None, None)
+    return check_padding_mask(mask, SimpleNamespace(shape=sizes), "merge_masks", what)
+
+
+def _full_length_mask(mask, query_length, key_length):
+    """`mask`, broadcastable to `(B, T, S)`, broadcast to full query and key lengths.
+
+    Fused attention kernels (cuDNN's, through `ops.dot_product_attention`)
+    refuse a mask whose query or key axis is a broadcast 1, such as a key
+    padding mask `(B, 1, S)`; the batch axis may stay 1. Same values, so the
+    same attention. A mask already full length is returned as is.
+
+    Args:
+        mask: None, or booleans broadcastable to `(B, T, S)`.
+        query_length, key_length: `T` and `S` (ints, or scalar tensors when
+            the lengths are only known at run time).
+
+    Returns:
+        None, or a `(B or 1, T, S)` mask.
+    """
+    if mask is None:
+        return None
+    while len(mask.shape) < 3:
+        mask = ops.expand_dims(mask, 0)
+    rows, cols = mask.shape[-2:]
+    if (rows == 1 and _static(query_length) != 1) or (cols == 1 and _static(key_length) != 1):
+        mask = ops.broadcast_to(mask, tuple(ops.shape(mask)[:-2]) + (query_length, key_length))
+    return mask
+
+
+def _static(length):
+    return length if isinstance(length, int) else None
 
 
 def scaled_dot_product_attention(query, key, value, mask=None):
@@ -272,6 +317,8 @@ class MultiHeadAttention(keras.layers.MultiHeadAttention):
             attention_mask=attention_mask,
             causal=causal,
         )
+        # Full query and key lengths, or a GPU's fused attention is refused.
+        mask = _full_length_mask(mask, _length(projected_query), _length(projected_key))
         want_scores = return_attention_scores or self.keep_attention_weights
         output, weights = self._compute_attention(
             projected_query,
@@ -392,6 +439,11 @@ def _halves(cache):
     if isinstance(cache, (tuple, list)):
         return tuple(cache)
     return cache[:, 0], cache[:, 1]
+
+
+def _length(x):
+    """Axis 1 of `x`: an int when known while tracing, else a scalar tensor."""
+    return x.shape[1] if x.shape[1] is not None else ops.shape(x)[1]
 
 
 def _and(a, b):
