@@ -17,7 +17,8 @@ from keras.src.layers.attention import multi_head_attention as keras_mha
 
 import keras_transformer.layers.attention as attention
 from keras_transformer import MultiHeadAttention, TransformerDecoder, TransformerEncoder, merge_masks
-from keras_transformer.models import build_classifier, build_translation_model
+from keras_transformer.classification import build_classifier
+from keras_transformer.translation import build_translation_model
 
 pytestmark = pytest.mark.layers
 B, T, S, D, HEADS = 2, 5, 7, 8, 2
