@@ -250,6 +250,7 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
         "--data-dir", str(archive), "--output-dir", str(out), "--set", "vocab_size=20",
         "--set", "sequence_length=8", "--eval-limit", "8", "--set", "samples=3",
         "--attend", "Red green.", "--set", "optimizer=adam", "--learning-rate", "0.002", "--set", "lr_schedule=cosine",
+        "--tensorboard", str(tmp_path / "logs"),
     ])
     stack.close()
     # A normal run prints no Keras warning (progress bars know their length, nothing is ignored).
@@ -258,6 +259,9 @@ def test_chapter_script_end_to_end(make_archive, keras_home, tmp_path, monkeypat
     assert not keras_warnings, keras_warnings
     for name in ("results.json", "curves.png", "attention.png", "best.keras", "translator/model.keras"):
         assert (out / name).exists(), name
+    # TensorBoard's event files, for training and validation.
+    assert list((tmp_path / "logs" / "train").glob("events.out.tfevents.*"))
+    assert list((tmp_path / "logs" / "validation").glob("events.out.tfevents.*"))
     saved = json.loads((out / "results.json").read_text())
     assert saved["training"]["epochs_run"] == 1 and saved["test"]["pairs"] == 36
     assert saved["test"]["bleu_chrf_pairs"] == 8 and saved["chapter"] == "translation"
@@ -324,3 +328,25 @@ def test_chapter_script_on_subwords_with_the_recipe_options_and_the_clock(make_a
     assert isinstance(reloaded.target_vectorizer, SubwordVectorizer) and reloaded.translate([s["english"] for s in saved["samples"]], method="beam") == [
         s["model"] for s in saved["samples"]]
     assert all(s["model"] == "" or s["model"][0].isupper() for s in saved["samples"])
+
+
+def test_the_third_editions_translator_trains_on_sample_weights_whose_accuracy_is_measure_b():
+    """Chapter 15 of the 3rd edition weighs each target by `labels != 0` and reports
+    `weighted_metrics=["accuracy"]`: over a dataset, that is measure (b), counted exactly."""
+    from test_editions import LENGTH, VOCAB, third_edition_translator
+
+    keras.utils.set_random_seed(3)
+    train, test = make_pairs(400, seed=0), make_pairs(40, seed=1)
+    source_vec, target_vec = make_vectorizers(train, vocab_size=VOCAB, sequence_length=LENGTH)
+    model = third_edition_translator("positional_unmasked")
+    translator = Translator(model, source_vec, target_vec, "third-edition")
+    before = translator.evaluate(test, translate=False)["accuracy_tokens"]
+    model.fit(make_dataset(train, source_vec, target_vec, batch_size=32, seed=0, by_length=True, sample_weights=True),
+              epochs=4, verbose=0)
+    batches = make_dataset(test, source_vec, target_vec, batch_size=16, shuffle=False, sample_weights=True)
+    inputs, targets, weights = next(iter(batches))
+    np.testing.assert_array_equal(weights.numpy(), (targets.numpy() != 0).astype("float32"))
+    _, weighted_accuracy = model.evaluate(batches, verbose=0)
+    measures = translator.evaluate(test, translate=False)
+    assert weighted_accuracy == pytest.approx(measures["accuracy_tokens"], abs=1e-6)
+    assert measures["accuracy_tokens"] > before + 0.2  # it learned from the weighted targets

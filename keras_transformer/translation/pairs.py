@@ -169,14 +169,15 @@ def _vectorize(vectorizer, texts: list[str], chunk: int = 8192):
     return np.concatenate(parts).astype("int64")
 
 
-def _cut(inputs, targets, width_multiple):
-    # Source and target separately; the target keeps the padding step after [end].
+def _cut(inputs, targets, *weights_then_multiple):
+    # Source and target separately; the target (and its weights) keeps the padding step after [end].
+    *weights, width_multiple = weights_then_multiple
     source_len, target_len = longest(inputs["english"], width_multiple), longest(inputs["spanish"], width_multiple)
     return ({"english": inputs["english"][:, :source_len], "spanish": inputs["spanish"][:, :target_len]},
-            targets[:, :target_len])
+            targets[:, :target_len], *(w[:, :target_len] for w in weights))
 
 
-def _pair_length(inputs, _):
+def _pair_length(inputs, *_):
     real = lambda ids: tf.math.count_nonzero(ids, dtype=tf.int32)  # noqa: E731
     return tf.maximum(real(inputs["english"]), real(inputs["spanish"]))
 
@@ -191,6 +192,7 @@ def make_dataset(
     by_length: bool = False,
     epoch=None,
     width_multiple: int = 1,
+    sample_weights: bool = False,
 ):
     """Batched translation dataset, as the book's ``make_dataset``.
 
@@ -212,6 +214,10 @@ def make_dataset(
     epoch's order a function of ``(seed, epoch)``; the dataset's cardinality
     is its number of batches.
 
+    ``sample_weights=True`` adds a third element, ``(B, L)`` float32 weights that are 1 at
+    real target tokens and 0 at padding, as the book's 3rd edition (chapter 15) trains with
+    ``weighted_metrics=["accuracy"]``: that weighted accuracy is this package's measure (b).
+
     Example::
 
         train_ds = make_dataset(train_pairs, source_vec, target_vec, by_length=True)
@@ -228,6 +234,8 @@ def make_dataset(
     english = _vectorize(source_vec, [eng for eng, _ in pairs])
     spanish = _vectorize(target_vec, [wrap_target(spa) for _, spa in pairs])
     examples = ({"english": english, "spanish": spanish[:, :-1]}, spanish[:, 1:])
+    if sample_weights:  # the 3rd edition's: 1 at real target tokens, 0 at padding
+        examples += ((spanish[:, 1:] != 0).astype("float32"),)
     order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
     if by_length:
         return batched(examples, lambda d: batch_pairs_by_length(d, batch_size, english.shape[1], width_multiple),
