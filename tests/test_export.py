@@ -219,11 +219,12 @@ def test_long_input_is_truncated_to_the_sequence_length_with_one_warning(functio
     translate, classify = functions
     long_sentence = SENTENCES[5]
     head = " ".join(long_sentence.split()[:LENGTH])
-    outputs = translate(tf.constant([long_sentence, head]))["translation"].numpy()
-    assert outputs[0] == outputs[1]
+    served = translate(tf.constant([long_sentence, head]))
+    assert served["translation"].numpy()[0] == served["translation"].numpy()[1]
+    assert served["truncated"].numpy().tolist() == [True, False]  # flagged, as the Python API warns
     probabilities = classify(tf.constant([REVIEWS[4], "great " * REVIEW_LENGTH]))["probability"].numpy()
     assert probabilities[0] == pytest.approx(probabilities[1], abs=1e-6)
-    # The Python API warns once per over-long sentence (the CLI does too; the graph cannot).
+    # The Python API warns once per over-long sentence (the CLI does too; the graph flags it).
     with caplog.at_level("WARNING"):
         translator.translate([long_sentence, "Red."])
     assert len([r for r in caplog.records if "longer than" in r.getMessage()]) == 1

@@ -45,12 +45,12 @@ def check_path(path):
 
 
 def track(archive, layer):
-    layer = getattr(layer, "trackable", layer)  # a vocabulary names the layer that holds its tables
-    # A vectorizer rebuilt from its vocabulary (Translator.load) is not built
-    # until first called, and ExportArchive refuses unbuilt layers.
-    if not layer.built:
-        layer.build(None)
-    archive.track(layer)
+    for resource in getattr(layer, "trackables", [layer]):  # a vocabulary names what holds its tables
+        # A vectorizer rebuilt from its vocabulary (Translator.load) is not built
+        # until first called, and ExportArchive refuses unbuilt layers.
+        if not getattr(resource, "built", True):
+            resource.build(None)
+        archive.track(resource)
 
 
 

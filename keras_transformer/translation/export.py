@@ -7,6 +7,8 @@ graph. One signature, ``serving_default``::
     inputs:  text         tf.string  (B,)   raw UTF-8 English sentences
     outputs: translation  tf.string  (B,)   greedy Spanish: the book's words joined by
                                             spaces, or detokenized subword pieces
+             truncated    tf.bool    (B,)   the English was longer than the model's
+                                            sequence length: only its start was translated
 
 Example::
 
@@ -21,8 +23,8 @@ Example::
 The graph is the cached greedy loop of :class:`keras_transformer.translation.decoding.Decoder`,
 the same loop ``Translator.translate`` runs (the encoder once, the decoder one step at a
 time with a key/value cache, stopping when every sentence has ended). Over-long inputs are
-truncated to the vocabulary's sequence length inside the graph, silently; the vocabulary's
-``count_tokens`` lets a caller warn first (the command line does).
+truncated to the vocabulary's sequence length inside the graph and flagged in ``truncated``,
+as ``Translator.translate`` warns of them.
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ def translation_function(translator):
         generated = decoder.greedy(source)  # finished sentences leave the loop
         joined = target_vocab.detokenize_tensor(tf.ragged.boolean_mask(generated, kept_tokens(generated, end_id)))
         has_words = tf.reduce_any(tf.not_equal(source, 0), axis=1)
-        return {"translation": tf.where(has_words, joined, tf.fill(tf.shape(joined), ""))}
+        truncated = source_vocab.count_tokens_tensor(text) > source_vocab.sequence_length
+        return {"translation": tf.where(has_words, joined, tf.fill(tf.shape(joined), "")), "truncated": truncated}
 
     translate.decoder = decoder
     return translate

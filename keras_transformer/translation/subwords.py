@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_transformer.layers.text import END_TOKEN, START_TOKEN, custom_standardization
+from keras_transformer.translation.normalize import InputNormalizer
 
 UNKNOWN_TOKEN = "[UNK]"
 PAD_ID, UNKNOWN_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -70,12 +71,13 @@ class SubwordVectorizer:
         target_vec.detokenize(target_vec(["¡Hola!"]).numpy().tolist())  # ["¡Hola!"]
     """
 
-    def __init__(self, proto, output_sequence_length, wrap=False):
+    def __init__(self, proto, output_sequence_length, wrap=False, normalizer=None):
         import sentencepiece as spm
 
         self.proto = bytes(proto)
         self.output_sequence_length = int(output_sequence_length)
         self.wrap = bool(wrap)
+        self.normalizer = normalizer  # English as readers type it (translation.normalize), source side only
         if self.output_sequence_length < (3 if self.wrap else 1):
             raise ValueError(f"output_sequence_length={output_sequence_length} leaves no room for a token; pass e.g. 32.")
         self._new_tokenizer()
@@ -122,8 +124,8 @@ class SubwordVectorizer:
         return self.output_sequence_length
 
     @property
-    def trackable(self):  # keras-hub's tokenizer layer holds the SentencePiece model
-        return self.tokenizer
+    def trackables(self):  # keras-hub's tokenizer layer holds the SentencePiece model
+        return [self.tokenizer] + (self.normalizer.trackables if self.normalizer else [])
 
     def get_vocabulary(self):
         return list(self._vocabulary)
@@ -153,6 +155,8 @@ class SubwordVectorizer:
         # Runs of whitespace (tabs, line breaks) are one space, and none at the ends:
         # whitespace-only text has no pieces, as it has no words for the book's layer.
         texts = tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
+        if self.normalizer is not None:
+            texts = self.normalizer(texts)
         ids = self.tokenizer.tokenize(texts)
         if not isinstance(ids, tf.RaggedTensor):  # one string in gives a dense row
             ids = tf.RaggedTensor.from_tensor(ids)
@@ -168,8 +172,12 @@ class SubwordVectorizer:
         """Pieces each text has before truncation (``[start]``/``[end]`` not counted): ``list[int]``."""
         if not len(texts):
             return []
-        lengths = self._pieces(tf.constant(list(texts), tf.string)).row_lengths().numpy()
-        return [int(n) - (2 if self.wrap else 0) for n in lengths]
+        return [int(n) for n in self.count_tokens_tensor(tf.constant(list(texts), tf.string)).numpy()]
+
+    def count_tokens_tensor(self, texts):
+        """Graph version of :meth:`count_tokens`: ``(B,)`` strings -> ``(B,)`` int32 piece counts."""
+        lengths = tf.cast(self._pieces(tf.reshape(texts, [-1])).row_lengths(), tf.int32)
+        return lengths - (2 if self.wrap else 0)
 
     def detokenize(self, token_lists):
         """Lists of ids -> ``list[str]``: pieces joined as SentencePiece spaces them.
@@ -200,20 +208,26 @@ class SubwordVectorizer:
     # ---- saving -------------------------------------------------------------------
     def get_state(self):
         """A JSON-able dict that :meth:`from_state` turns back into an equal vectorizer."""
-        return {"kind": "sentencepiece", "proto": base64.b64encode(self.proto).decode("ascii"),
-                "output_sequence_length": self.output_sequence_length, "wrap": self.wrap}
+        state = {"kind": "sentencepiece", "proto": base64.b64encode(self.proto).decode("ascii"),
+                 "output_sequence_length": self.output_sequence_length, "wrap": self.wrap}
+        if self.normalizer is not None:
+            state["normalizer"] = self.normalizer.get_state()
+        return state
 
     @classmethod
     def from_state(cls, state):
-        return cls(base64.b64decode(state["proto"]), state["output_sequence_length"], state["wrap"])
+        normalizer = InputNormalizer.from_state(state["normalizer"]) if "normalizer" in state else None
+        return cls(base64.b64decode(state["proto"]), state["output_sequence_length"], state["wrap"], normalizer)
 
 
-def make_subword_vectorizers(train_pairs, vocab_size=8000, sequence_length=32):
+def make_subword_vectorizers(train_pairs, vocab_size=8000, sequence_length=32, normalize=True):
     """Source and target :class:`SubwordVectorizer` learned on the training pairs only.
 
     One vocabulary per language, ``vocab_size`` pieces at most each. As with
     the book's vectorizers, the source gives ``sequence_length`` ids and the
-    target (wrapped in ``[start]``/``[end]``) ``sequence_length + 1``.
+    target (wrapped in ``[start]``/``[end]``) ``sequence_length + 1``. ``normalize``: the
+    source re-cases English typed in capitals or in lower case and adds a missing final
+    mark, by rules learned from the training English (:mod:`keras_transformer.translation.normalize`).
 
     Example::
 
@@ -221,7 +235,9 @@ def make_subword_vectorizers(train_pairs, vocab_size=8000, sequence_length=32):
     """
     if not train_pairs:
         raise ValueError("train_pairs is empty; pass the training pairs from split_pairs().")
-    source = SubwordVectorizer(learn_sentencepiece([e for e, _ in train_pairs], vocab_size), sequence_length)
+    english = [e for e, _ in train_pairs]
+    normalizer = InputNormalizer.learn(english) if normalize else None
+    source = SubwordVectorizer(learn_sentencepiece(english, vocab_size), sequence_length, normalizer=normalizer)
     target = SubwordVectorizer(learn_sentencepiece([s for _, s in train_pairs], vocab_size), sequence_length + 1,
                                wrap=True)
     return source, target

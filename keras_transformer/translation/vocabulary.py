@@ -10,14 +10,15 @@ on either kind and never asks which it holds, as keras-hub's tokenizers share th
 ``vocab.detokenize(id_lists)``            ``list[str]``: the book's words joined by spaces,
                                           or pieces joined as SentencePiece spaces them
 ``vocab.detokenize_tensor(ids)``          the same in a TensorFlow graph (for SavedModels)
-``vocab.count_tokens(texts)``             tokens each text has before truncation
+``vocab.count_tokens(texts)``             tokens each text has before truncation (and
+                                          ``count_tokens_tensor`` in a graph)
 ``vocab.get_vocabulary()``,               tokens by id, how many ids the model must output,
 ``vocab.vocabulary_size()``,              the length ids are cut or padded to
 ``vocab.sequence_length``
 ``vocab.start_id``, ``vocab.end_id``      the ids of ``[start]`` and ``[end]``
 ``vocab.as_book_words(texts)``            output texts as the book's words write them
 ``vocab.get_state()``, ``from_state()``   a JSON-able dict and back (``Translator.save``)
-``vocab.trackable``                       the layer a SavedModel must track for its tables
+``vocab.trackables``                      what a SavedModel must track for its tables
 ========================================  ==================================================
 
 The book's ``TextVectorization`` lower-cases, strips punctuation and maps every
@@ -71,8 +72,8 @@ class WordVectorizer:
         self._words = None
 
     @property
-    def trackable(self):
-        return self.layer
+    def trackables(self):
+        return [self.layer]
 
     def get_vocabulary(self):
         return list(self._vocabulary)
@@ -94,6 +95,10 @@ class WordVectorizer:
     def count_tokens(self, texts):
         """Words each text has after the layer's standardization and split (before truncation)."""
         return count_words(self.layer, texts)
+
+    def count_tokens_tensor(self, texts):
+        """Graph version of :meth:`count_tokens`: ``(B,)`` strings -> ``(B,)`` int32 word counts."""
+        return tf.cast(self.layer._preprocess(tf.reshape(texts, [-1])).row_lengths(), tf.int32)
 
     def detokenize(self, token_lists):
         """Lists of ids -> ``list[str]``: the words joined by single spaces; ids past the vocabulary read ``[UNK]``."""
