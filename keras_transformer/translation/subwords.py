@@ -77,7 +77,7 @@ class SubwordVectorizer:
         self.proto = bytes(proto)
         self.output_sequence_length = int(output_sequence_length)
         self.wrap = bool(wrap)
-        self.normalizer = normalizer  # English as readers type it (translation.normalize), source side only
+        self._normalizer = normalizer  # English as readers type it (translation.normalize), source side only
         if self.output_sequence_length < (3 if self.wrap else 1):
             raise ValueError(f"output_sequence_length={output_sequence_length} leaves no room for a token; pass e.g. 32.")
         self._new_tokenizer()
@@ -88,6 +88,15 @@ class SubwordVectorizer:
                              "(ids 0-3 must be [pad], [UNK], [start], [end]).")
         self._surfaces = tf.constant([self._surface(i) for i in range(len(self._vocabulary))])
         self.built = True
+
+    @property
+    def normalizer(self):
+        return self._normalizer
+
+    @normalizer.setter
+    def normalizer(self, value):  # the compiled tokenizer read the old one when traced: a new one reads this
+        self._normalizer = value
+        self._new_tokenizer()
 
     def _new_tokenizer(self):
         import keras_hub
@@ -155,8 +164,8 @@ class SubwordVectorizer:
         # Runs of whitespace (tabs, line breaks) are one space, and none at the ends:
         # whitespace-only text has no pieces, as it has no words for the book's layer.
         texts = tf.strings.strip(tf.strings.regex_replace(texts, r"\s+", " "))
-        if self.normalizer is not None:
-            texts = self.normalizer(texts)
+        if self._normalizer is not None:
+            texts = self._normalizer(texts)
         ids = self.tokenizer.tokenize(texts)
         if not isinstance(ids, tf.RaggedTensor):  # one string in gives a dense row
             ids = tf.RaggedTensor.from_tensor(ids)
