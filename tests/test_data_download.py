@@ -5,6 +5,7 @@ import io
 import os
 import random
 import tarfile
+import urllib.error
 import urllib.request
 import warnings
 import zipfile
@@ -288,3 +289,16 @@ def test_zip_member_with_bad_crc_is_detected(keras_home, tmp_path):
     archive.write_bytes(data)
     with pytest.raises(ValueError, match="toy.zip"):
         extract(archive, keras_home)
+
+
+def test_no_network_is_one_line_naming_the_url_and_data_dir(keras_home, monkeypatch):
+    def offline(url, timeout=None):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    url = "https://example.org/data/toy.tar.gz"
+    with pytest.raises(download.DownloadError) as error:
+        download.fetch(url, None, "toy.tar.gz")
+    message = str(error.value)
+    assert "\n" not in message and url in message and "--data-dir" in message
+    assert not list((keras_home / "datasets").glob("toy.tar.gz*"))  # nothing half-written left behind
