@@ -33,6 +33,14 @@ def weights(output_dir):
         return [data[k] for k in sorted(data.files, key=lambda k: int(k.split("_")[1]))]
 
 
+def backed_up_epochs(output_dir):
+    """Epochs the resume backup holds (Keras's BackupAndRestore metadata), 0 before the first."""
+    try:
+        return json.loads((Path(output_dir) / "resume" / "training_metadata.json").read_text())["epoch"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def epochs_logged(output_dir):
     path = Path(output_dir) / "history.csv"
     return max(len(path.read_text().splitlines()) - 1, 0) if path.exists() else 0
@@ -78,7 +86,8 @@ def _results(output_dir):
 
 def test_sigkill_mid_epoch_then_rerun_resumes_and_matches_uninterrupted(uninterrupted, tmp_path):
     process = _start(tmp_path, "--epochs", "4", "--batch-sleep", "0.05")
-    _wait_for(lambda: epochs_logged(tmp_path) >= 2, process)
+    # Two epochs logged and backed up (the backup comes last: a kill before it retrains the epoch).
+    _wait_for(lambda: epochs_logged(tmp_path) >= 2 and backed_up_epochs(tmp_path) >= 2, process)
     time.sleep(0.3)  # into the third epoch (12 batches of 0.05 s each)
     assert process.poll() is None, "training finished before it could be killed"
     _kill(process)

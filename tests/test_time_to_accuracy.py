@@ -81,11 +81,13 @@ def test_benchmark_reports_the_book_epoch_and_the_recipe_crossing(make_archive, 
 
     lines = [f"{e}\t{s}" for e, s in make_pairs(200, seed=5)]
     archive = make_archive("spa-eng.zip", {"spa-eng/spa.txt": "\n".join(lines) + "\n"})
-    tiny = "--vocab-size 20 --sequence-length 8 --eval-limit 4 --samples 0 --batch-size 32"
-    monkeypatch.setitem(time_to_accuracy.CHAPTERS, "translation", dict(time_to_accuracy.CHAPTERS["translation"], book=tiny))
+    tiny = dict(vocab_size=20, sequence_length=8, eval_limit=4, samples=0, batch_size=32)
+    spec = time_to_accuracy.CHAPTERS["translation"]
+    monkeypatch.setitem(time_to_accuracy.CHAPTERS, "translation", dict(
+        spec, book={**spec["book"], **tiny}, recipe={**tiny, "epochs": 1, "learning_rate": 0.005}))
     rows = time_to_accuracy.main([
         "translation", "--data-dir", str(archive), "--output-dir", str(tmp_path), "--every", "2", "--target", "0.01",
-        "--recipe", f"{tiny} --epochs 1 --optimizer adam --learning-rate 0.005",
+        "--recipe", "fast",
     ])
     book, recipe = rows
     assert book["time_to_target_s"] == pytest.approx(30 * book["epoch_seconds"])

@@ -28,7 +28,11 @@ def replace_atomically(path, write):
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".partial-{path.stem}{path.suffix}")
     remove_path(partial)
-    write(partial)
+    try:
+        write(partial)
+    except BaseException:  # a failed or interrupted write leaves the old file and nothing beside it
+        remove_path(partial)
+        raise
     if partial.is_dir() and path.exists():
         old = path.with_name(f".old-{path.name}")
         remove_path(old)
