@@ -433,4 +433,5 @@ def test_script_trains_under_jax_with_batches_padded_to_a_few_widths(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["machine"]["backend"] == "jax" and results["settings"]["width_multiple"] == 64
+    assert results["settings"]["fixed_batch"] is True  # JAX compiles each batch shape: one batch size
     assert 0.0 <= results["test"]["accuracy"] <= 1.0 and results["clock"]["points"]
