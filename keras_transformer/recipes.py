@@ -45,7 +45,8 @@ IMDB_BOOK = {
     "ema": None,  # validate and keep a moving average of the weights with this momentum
     "lazy_embedding_updates": False,  # adam/rmsprop update only the embedding rows a batch uses
     "full_padding": False,  # pad every review to sequence_length, as the book does
-    "width_multiple": None,  # None: 1 under TensorFlow, 64 under JAX/PyTorch
+    "width_multiple": None,  # None: 64 where each batch shape compiles (JAX, PyTorch, XLA), else 1
+    "fixed_batch": None,  # every batch batch_size rows (weight-0 filler); None: where each shape compiles
     "precision": "float32",  # or "mixed_bfloat16", "mixed_float16"
     "strategy": "default",  # or "mirrored", "multi-worker", "tpu"
     "tpu": None,
@@ -77,7 +78,8 @@ TRANSLATION_BOOK = {
     "ema": None,
     "lazy_embedding_updates": False,
     "full_padding": False,  # pad every pair to sequence_length, as the book does
-    "width_multiple": None,  # None: 1 under TensorFlow, 8 under JAX/PyTorch
+    "width_multiple": None,  # None: 8 where each batch shape compiles (JAX, PyTorch, XLA), else 1
+    "fixed_batch": None,  # every batch batch_size rows (all-padding filler); None: where each shape compiles
     "precision": "float32",
     "strategy": "default",
     "tpu": None,
@@ -116,7 +118,7 @@ RECIPES = {
                  "dense_dim": 128},
         "bigram": {"model": "bigram"},
         "gpu": {**_IMDB_FAST, "epochs": 2, "embed_dim": 128, "batch_size": 256, "learning_rate": 4e-3,
-                "lazy_embedding_updates": False, "width_multiple": 128, "steps_per_execution": 8},
+                "lazy_embedding_updates": False, "width_multiple": 128, "fixed_batch": True, "steps_per_execution": 8},
     },
     "translation": {
         "book": {},
@@ -129,7 +131,7 @@ RECIPES = {
                     "warmup_steps": 1000, "label_smoothing": 0.1, "layer_dropout": 0.1, "method": "beam",
                     "length_penalty": 1.0, "attend": "Where is the cafe?"},
         "gpu": {**_TRANSLATION_FAST, "epochs": 3, "batch_size": 512, "learning_rate": 4e-3, "warmup_steps": 100,
-                "width_multiple": 8, "steps_per_execution": 8},
+                "width_multiple": 8, "fixed_batch": True, "steps_per_execution": 8},
     },
 }
 

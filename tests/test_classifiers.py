@@ -103,6 +103,40 @@ def test_bucketed_pipeline_gives_the_same_test_accuracy_as_fixed_padding(multipl
     np.testing.assert_allclose(model.evaluate(trimmed, verbose=0), model.evaluate(fixed, verbose=0), rtol=1e-5)
 
 
+def test_fixed_batches_have_one_batch_size_few_widths_and_train_and_score_as_unfilled_ones():
+    """With fixed_batch, every batch of an epoch has batch_size rows and a width among a few: the
+    last batch of each length bucket is filled with weight-0 rows, which change no loss, gradient
+    or accuracy (the loss divides by the weights' sum)."""
+    texts, labels = tiny_reviews(45, seed=4, max_words=20)
+    vectorizer = adapted("transformer-positional", texts)
+    split = Split(texts, labels)
+    options = dict(batch_size=8, width_multiple=8)
+    filled = make_dataset("transformer-positional", vectorizer, split, fixed_batch=True, **options)
+    unfilled = make_dataset("transformer-positional", vectorizer, split, **options)
+    shapes = {tuple(x.shape) for x, _, _ in filled}
+    assert {rows for rows, _ in shapes} == {8} and {width for _, width in shapes} <= {8, 16, 24}
+    assert int(filled.cardinality()) == int(unfilled.cardinality()) == len(list(unfilled))
+    weights = np.concatenate([w.numpy() for _, _, w in filled])
+    assert weights.sum() == len(texts) and set(weights) == {0.0, 1.0}
+
+    book = build_classifier("transformer-positional", dropout=0.0, optimizer="adam", **TINY)
+    fixed = build_classifier("transformer-positional", dropout=0.0, optimizer="adam", fixed_batch=True, **TINY)
+    fixed.set_weights(book.get_weights())
+    for model in (book, fixed):
+        eager(model)
+    for (x, y), (fx, fy, fw) in zip(unfilled, filled):  # the same batches, in the same order
+        np.testing.assert_array_equal(fx[: len(x), : x.shape[1]], x)
+        np.testing.assert_allclose(fixed.test_on_batch(fx, fy, sample_weight=fw), book.test_on_batch(x, y),
+                                   rtol=1e-5, atol=1e-6)
+    book.fit(unfilled, epochs=1, verbose=0, shuffle=False)
+    history = fixed.fit(filled, epochs=1, verbose=0, shuffle=False, validation_data=filled)
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history.history)  # the names fit monitors
+    for a, b in zip(book.get_weights(), fixed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # Keras's epoch loss weighs each batch by its rows (fillers included); accuracy counts reviews only.
+    assert fixed.evaluate(filled, verbose=0)[1] == pytest.approx(book.evaluate(unfilled, verbose=0)[1], abs=1e-6)
+
+
 def test_masked_max_pooling_ignores_padded_steps():
     x = np.random.default_rng(0).normal(size=(3, 5, 4)).astype("float32")
     mask = np.array([[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], bool)
@@ -287,6 +321,20 @@ def test_width_multiple_defaults_to_the_backend_and_refuses_zero():
         width_multiple(0, compiled=64)
 
 
+def test_xla_and_jax_get_few_widths_and_fixed_batches_and_tensorflow_without_xla_neither():
+    from keras_transformer import recipes
+    from keras_transformer.data.batching import use_fixed_batch, width_multiple
+
+    tensorflow = keras.backend.backend() == "tensorflow"
+    assert width_multiple(None, compiled=64, jit_compile="on") == 64  # XLA compiles each shape
+    assert width_multiple(None, compiled=64, jit_compile="off") == (1 if tensorflow else 64)
+    assert use_fixed_batch(None, "on") and use_fixed_batch(None, "off") == (not tensorflow)
+    assert use_fixed_batch(False, "on") is False and use_fixed_batch(True, "off") is True
+    for chapter in recipes.chapters():
+        assert recipes.settings(chapter)["fixed_batch"] is None  # the book: decided by the backend
+        assert recipes.settings(chapter, "gpu")["fixed_batch"] is True
+
+
 def _imdb_folder(root, n=24):
     for split, seed in (("train", 1), ("test", 2)):
         texts, labels = tiny_reviews(n, seed=seed)
@@ -385,4 +433,5 @@ def test_script_trains_under_jax_with_batches_padded_to_a_few_widths(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     assert results["machine"]["backend"] == "jax" and results["settings"]["width_multiple"] == 64
+    assert results["settings"]["fixed_batch"] is True  # JAX compiles each batch shape: one batch size
     assert 0.0 <= results["test"]["accuracy"] <= 1.0 and results["clock"]["points"]

@@ -134,6 +134,12 @@ def test_batches_by_length_give_each_sentence_its_own_translation_in_order(train
     widths = []
     decode_by_length(lambda s: widths.append(s.shape[1]) or np.asarray(decoder.greedy(s)), source, 16, 2)
     assert min(widths) < MAX_LEN and max(widths) <= MAX_LEN
+    # fixed_batch: the last, smaller batch is filled with copies of a sentence; same outputs.
+    shapes = []
+    rows = decode_by_length(lambda s: shapes.append(s.shape) or np.asarray(decoder.greedy(s)), source, 16, 2,
+                            fixed_batch=True)
+    np.testing.assert_array_equal(np.stack(rows), expected)
+    assert len(rows) == 40 and {rows for rows, _ in shapes} == {16}
 
 
 def test_beam_of_one_is_greedy_and_beam_is_at_least_as_likely(trained_transformer):

@@ -74,6 +74,38 @@ def test_batches_by_length_hold_every_pair_once_and_predict_as_full_padding(lear
         np.testing.assert_allclose(grouped[key][0][1], probabilities, atol=1e-5)
 
 
+def test_fixed_batches_are_filled_with_padding_pairs_that_change_no_loss_gradient_or_accuracy(learned):
+    pairs = make_pairs(150, seed=6)
+    source_vec, target_vec = learned.source_vectorizer, learned.target_vectorizer
+    options = dict(batch_size=32, shuffle=False, by_length=True, width_multiple=3)
+    unfilled = make_dataset(pairs, source_vec, target_vec, **options)
+    filled = make_dataset(pairs, source_vec, target_vec, fixed_batch=True, **options)
+    assert int(filled.cardinality()) == int(unfilled.cardinality())
+    shapes = {(inputs["english"].shape[0], *(inputs[key].shape[1] for key in inputs)) for inputs, _ in filled}
+    assert {shape[0] for shape in shapes} == {32} and {w for shape in shapes for w in shape[1:]} <= {3, 6, 8}
+
+    def copy():  # the learned weights, eager (no tracing per shape), a plain optimizer
+        model = keras.models.clone_model(learned.model)
+        model.set_weights(learned.model.get_weights())
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"], run_eagerly=True)
+        return model
+
+    book, fixed = copy(), copy()
+    for (inputs, targets), (filled_inputs, filled_targets) in zip(unfilled, filled):
+        rows = len(targets)
+        for key in ("english", "spanish"):
+            np.testing.assert_array_equal(filled_inputs[key][:rows], inputs[key])
+            assert not np.any(filled_inputs[key][rows:])  # filler pairs are all padding
+        np.testing.assert_allclose(fixed.test_on_batch(filled_inputs, filled_targets),
+                                   book.test_on_batch(inputs, targets), rtol=1e-5, atol=1e-6)
+    assert rows < 32  # the last batch was filled; one step on it moves the weights as the unfilled one does
+    book.train_on_batch(inputs, targets)
+    fixed.train_on_batch(filled_inputs, filled_targets)
+    for a, b in zip(book.get_weights(), fixed.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 def test_transformer_learns_the_toy_task(learned):
     test = make_pairs(40, seed=1)
     results = learned.evaluate(test)
@@ -350,3 +382,32 @@ def test_the_third_editions_translator_trains_on_sample_weights_whose_accuracy_i
     measures = translator.evaluate(test, translate=False)
     assert weighted_accuracy == pytest.approx(measures["accuracy_tokens"], abs=1e-6)
     assert measures["accuracy_tokens"] > before + 0.2  # it learned from the weighted targets
+
+
+@pytest.mark.slow
+def test_chapter_script_runs_end_to_end_under_jax(keras_home, tmp_path):
+    """The translation script under JAX (TensorFlow only feeds the data): trains, scores, decodes, saves."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from keras_transformer.data.samples import write_spa_eng_zip
+
+    script = Path(__file__).resolve().parents[1] / "chapters" / "ch11_translation.py"
+    archive = write_spa_eng_zip(tmp_path / "data", num_pairs=240)
+    out = tmp_path / "run"
+    argv = ["--model", "transformer", "--epochs", "1", "--data-dir", str(archive), "--output-dir", str(out),
+            "--set", "vocab_size=20", "--set", "sequence_length=8", "--set", "eval_limit=8", "--set", "samples=2",
+            "--set", "key_dim=8", "--set", "optimizer=adam", "--attend", "The black dog runs."]
+    code = f"import sys; sys.argv[1:] = {argv!r}; import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["machine"]["backend"] == "jax" and saved["training"]["epochs_run"] == 1
+    assert saved["settings"]["width_multiple"] == 8 and saved["settings"]["fixed_batch"] is True
+    assert saved["test"]["bleu_chrf_pairs"] == 8 and 0.0 <= saved["test"]["accuracy_keras"] <= 1.0
+    assert len(saved["samples"]) == 2 and (out / "attention.png").exists()
+    assert (out / "translator" / "model.keras").exists()

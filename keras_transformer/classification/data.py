@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from keras_transformer.data.download import DatasetSpec, resolve
 from keras_transformer.classification.models import BAG_OF_WORDS, PADDING_INVARIANT, check_name
-from keras_transformer.data.batching import batch_by_length, batched, longest
+from keras_transformer.data.batching import batch_by_length, batched, fill_batch, longest
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SPEC = DatasetSpec(
@@ -269,7 +269,7 @@ def make_vectorizer(name, vocab_size=20000, sequence_length=600):
 
 
 def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=None, trim_padding=True, epoch=None,
-                 width_multiple=1):
+                 width_multiple=1, fixed_batch=False):
     """A ``tf.data`` pipeline of `(vectorized text, label)` for model ``name``.
 
     ``split`` has ``.texts`` and ``.labels`` (see ``load_imdb_texts``).
@@ -284,6 +284,14 @@ def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=Non
     ``width_multiple`` pads each such batch up to a multiple of that many
     tokens (never past ``sequence_length``; buckets are then that wide), so a
     compiling backend (JAX) sees a handful of widths instead of hundreds.
+    ``fixed_batch=True`` fills every smaller batch (the last of each length
+    bucket) with all-padding rows up to ``batch_size`` and adds sample
+    weights, 1 for a review and 0 for a filler row: elements are then
+    ``(ids, labels, weights)`` and every batch has ``batch_size`` rows, so a
+    compiled step serves all the batches of a width. Train such batches with a
+    loss that divides by the weights' sum (``build_classifier(...,
+    fixed_batch=True)``): losses, gradients and accuracy are then those of the
+    unfilled batches.
     ``shuffle``, ``seed`` and ``epoch`` are those of
     :func:`keras_transformer.data.batching.batched`: with an ``epoch`` counter,
     each epoch's order is a function of ``(seed, epoch)``. The dataset's
@@ -296,22 +304,27 @@ def make_dataset(name, vectorizer, split, batch_size=32, shuffle=False, seed=Non
     labels = tf.constant(list(split.labels), dtype=tf.int32)
     order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
     full_batches = -(-len(split.texts) // batch_size)
+
+    def filled(batches):  # every batch batch_size rows, weighted, with fixed_batch
+        return batches.map(fill_batch(batch_size, weights=True)) if fixed_batch else batches
+
     if name in BAG_OF_WORDS:
         # Vectors are made per batch: keeping 20,000-wide floats would cost gigabytes.
         def vectorized(d):
-            return d.batch(batch_size).map(lambda x, y: (vectorizer(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+            return filled(d.batch(batch_size).map(lambda x, y: (vectorizer(x), y),
+                                                  num_parallel_calls=tf.data.AUTOTUNE))
 
         return batched((texts, labels), vectorized, count=full_batches, **order)
 
     # Token ids are computed once, here, for every epoch.
     ids = tf.concat([vectorizer(texts[i : i + 2048]) for i in range(0, len(split.texts), 2048)], axis=0)
     if not (trim_padding and name in PADDING_INVARIANT):
-        return batched((ids, labels), lambda d: d.batch(batch_size), count=full_batches, **order)
+        return batched((ids, labels), lambda d: filled(d.batch(batch_size)), count=full_batches, **order)
 
     # Id 0 is padding only, and it only trails: the real length is the count of non-zeros.
-    by_length = lambda d: batch_by_length(  # noqa: E731
+    by_length = lambda d: filled(batch_by_length(  # noqa: E731
         d, batch_size, vectorizer.get_config()["output_sequence_length"],
         lambda ids, label: tf.maximum(tf.math.count_nonzero(ids, dtype=tf.int32), 1),
         lambda ids, label, multiple: (ids[:, : longest(ids, multiple)], label), bucket_width=32,
-        width_multiple=width_multiple)
+        width_multiple=width_multiple))
     return batched((ids, labels), by_length, **order)

@@ -95,6 +95,7 @@ def build_classifier(
     warmup_steps=0,
     lazy_embedding_updates=False,
     steps_per_execution=1,
+    fixed_batch=False,
     compile=True,
 ):
     """One of the chapter's IMDB classifiers, compiled as the book does.
@@ -135,6 +136,11 @@ def build_classifier(
         lazy_embedding_updates: adam/rmsprop update only the embedding rows
             a batch used (:mod:`keras_transformer.training.optimizers`; book: off).
         steps_per_execution: training steps per compiled call (fewer host round trips).
+        fixed_batch: train on batches filled to a fixed size with weight-0 rows
+            (``make_dataset(..., fixed_batch=True)``): the loss divides by the
+            sum of the weights, not the rows, and the accuracy counts weighted
+            reviews, so each batch's loss, gradient and accuracy are those of
+            its real reviews.
         compile: compile with binary crossentropy and accuracy.
 
     Returns:
@@ -185,8 +191,12 @@ def build_classifier(
     if compile:
         optimizer = make_optimizer(optimizer, learning_rate, decay_steps, weight_decay, ema_momentum, warmup_steps,
                                    lazy_embedding_updates)
-        model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"],
-                      steps_per_execution=steps_per_execution)
+        if fixed_batch:  # filled batches: the loss and the accuracy over the weighted (real) reviews only
+            scoring = dict(loss=keras.losses.BinaryCrossentropy(reduction="mean_with_sample_weight"),
+                           weighted_metrics=["accuracy"])
+        else:
+            scoring = dict(loss="binary_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=optimizer, **scoring, steps_per_execution=steps_per_execution)
     return model
 
 

@@ -20,7 +20,7 @@ import keras
 from keras_transformer import training
 from keras_transformer.classification.data import load_imdb_texts, make_dataset, make_vectorizer
 from keras_transformer.classification.models import BOOK_EPOCHS, BOOK_TEST_ACCURACY, build_classifier, check_name, end_to_end
-from keras_transformer.data.batching import width_multiple
+from keras_transformer.data.batching import use_fixed_batch, width_multiple
 from keras_transformer.training import distribute
 from keras_transformer.training.clock import AccuracyClock, transformer_training_flops
 from keras_transformer.training.files import save_model
@@ -52,7 +52,9 @@ def train_and_evaluate(settings, command=None):
     import tensorflow as tf
 
     epochs = BOOK_EPOCHS[s.model] if s.epochs is None else s.epochs
-    multiple = width_multiple(s.width_multiple, compiled=64)
+    # Where each batch shape compiles (JAX, XLA): a few widths and one batch size.
+    multiple = width_multiple(s.width_multiple, compiled=64, jit_compile=s.jit_compile)
+    fixed = use_fixed_batch(s.fixed_batch, s.jit_compile)
     run = training.TrainingRun(s.output_dir or training.default_output_dir("ch11_text_classification", s.model))
     distribute.set_precision(s.precision)
     strategy = distribute.make_strategy(s.strategy, s.tpu)
@@ -68,7 +70,7 @@ def train_and_evaluate(settings, command=None):
     def dataset(split, shuffle=False):
         return make_dataset(s.model, vectorizer, split, batch_size, shuffle=shuffle, seed=s.seed,
                             trim_padding=not s.full_padding, epoch=counter.variable,
-                            width_multiple=multiple) if split.texts else None
+                            width_multiple=multiple, fixed_batch=fixed) if split.texts else None
 
     sizes = dict(vocab_size=s.vocab_size, sequence_length=s.sequence_length, embed_dim=s.embed_dim,
                  num_heads=s.num_heads, dense_dim=s.dense_dim, key_dim=s.key_dim, dropout=s.dropout,
@@ -82,7 +84,7 @@ def train_and_evaluate(settings, command=None):
             model = build_classifier(s.model, **sizes, optimizer=s.optimizer, learning_rate=s.learning_rate,
                                      decay_steps=decay_steps, weight_decay=s.weight_decay, ema_momentum=s.ema,
                                      warmup_steps=s.warmup_steps, lazy_embedding_updates=s.lazy_embedding_updates,
-                                     steps_per_execution=s.steps_per_execution)
+                                     steps_per_execution=s.steps_per_execution, fixed_batch=fixed)
             if s.jit_compile != "auto":  # "auto": what compile() chose
                 model.jit_compile = distribute.jit_compile_setting(s.jit_compile)
         if s.clock_every:  # a fixed sample: the first validation reviews (test ones when none are held out)
@@ -108,8 +110,8 @@ def train_and_evaluate(settings, command=None):
         "book": {"test_accuracy": BOOK_TEST_ACCURACY[s.model], "epochs": BOOK_EPOCHS[s.model]},
         "validation": {"accuracy": summary["best_monitor"], "reviews": len(val.texts)},
         "test": {"accuracy": float(test_accuracy), "loss": float(test_loss), "reviews": len(test.texts)},
-        "settings": {**settings, "epochs": epochs, "width_multiple": multiple, "decay_steps": decay_steps,
-                     "replicas": strategy.num_replicas_in_sync,
+        "settings": {**settings, "epochs": epochs, "width_multiple": multiple, "fixed_batch": fixed,
+                     "decay_steps": decay_steps, "replicas": strategy.num_replicas_in_sync,
                      "train_val_test": [len(train.texts), len(val.texts), len(test.texts)]},
         "command": command or training.command_line(),
         **({"clock": clock.summary()} if clock else {}),

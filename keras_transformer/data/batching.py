@@ -58,19 +58,73 @@ def batched(tensors, batch, shuffle=False, seed=None, epoch=None, prepare=None, 
     return out.apply(tf.data.experimental.assert_cardinality(count)).prefetch(tf.data.AUTOTUNE)
 
 
-def width_multiple(value, compiled):
-    """``value`` if given (at least 1), else 1 under TensorFlow and ``compiled`` under other backends.
+def compiles_each_shape(jit_compile="auto"):
+    """Whether the training and validation steps compile once per batch shape.
 
-    Batches cut by length are padded to a multiple of this many tokens: TensorFlow's graphs
-    take any width; JAX and PyTorch compile a step function for each new shape.
+    JAX compiles a step function for each new shape (and so does PyTorch where it
+    compiles); TensorFlow does only under XLA: ``jit_compile`` ``"on"`` (or True),
+    or ``"auto"`` where Keras turns XLA on, on a machine with an accelerator.
+    TensorFlow's graphs without XLA take any shape.
     """
     import keras
 
+    if keras.backend.backend() != "tensorflow":
+        return True
+    if jit_compile in ("on", True):
+        return True
+    if jit_compile in ("off", False):
+        return False
+    import tensorflow as tf
+
+    return any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
+
+
+def width_multiple(value, compiled, jit_compile="auto"):
+    """``value`` if given (at least 1), else ``compiled`` where each batch shape compiles, else 1.
+
+    Batches cut by length are padded to a multiple of this many tokens: TensorFlow's graphs
+    take any width; JAX, PyTorch and XLA compile a step function for each new shape
+    (see :func:`compiles_each_shape`).
+    """
     if value is not None:
         if value < 1:
             raise ValueError(f"width_multiple={value} must be at least 1.")
         return value
-    return 1 if keras.backend.backend() == "tensorflow" else compiled
+    return compiled if compiles_each_shape(jit_compile) else 1
+
+
+def use_fixed_batch(value, jit_compile="auto"):
+    """``value`` if given, else whether each batch shape compiles (:func:`compiles_each_shape`)."""
+    return bool(value) if value is not None else compiles_each_shape(jit_compile)
+
+
+def fill_batch(batch_size, weights=False):
+    """A ``Dataset.map`` function that pads a smaller batch with all-padding rows up to ``batch_size``.
+
+    The rows added hold zeros in every tensor (id 0 is padding; a masked
+    translation model counts none of their tokens). ``weights=True`` adds a
+    last element, ``(batch_size,)`` float32 sample weights: 1 for the real rows,
+    0 for the added ones, for a model whose output the mask does not hide
+    (a classifier, with a loss that divides by the weights' sum). The batch
+    axis is then the same for every batch of an epoch: one compiled step for
+    every batch of a width, the last ones included.
+    """
+    batch_size = int(batch_size)
+
+    def fill(*batch):
+        real = tf.shape(tf.nest.flatten(batch)[0])[0]
+
+        def pad(tensor):
+            padded = tf.pad(tensor, [[0, batch_size - real]] + [[0, 0]] * (tensor.shape.rank - 1))
+            padded.set_shape([batch_size, *tensor.shape[1:]])
+            return padded
+
+        padded = tf.nest.map_structure(pad, batch)
+        if weights:
+            padded = (*padded, tf.cast(tf.range(batch_size) < real, tf.float32))
+        return padded
+
+    return fill
 
 
 def longest(ids, width_multiple=1):

@@ -22,14 +22,15 @@ import numpy as np
 
 
 def sample_accuracy(model, sample):
-    """Accuracy of ``model`` on ``sample`` (a finite dataset of ``(inputs, targets)``), as ``fit`` counts it.
+    """Accuracy of ``model`` on ``sample`` (a finite dataset of ``(inputs, targets)``, or ``(inputs, targets,
+    weights)`` whose weight-0 rows are not counted), as ``fit`` counts it.
 
     A ``(B, 1)`` or ``(B,)`` output is a binary probability (IMDB); a
     ``(B, T, vocab)`` output is next-token probabilities counted where the
     decoder input is not padding (the book's measure (a) of translation).
     """
     hits = total = 0
-    for inputs, targets in sample:
+    for inputs, targets, *weights in sample:
         # The compiled predict step (a tf.function, or jax.jit once per batch shape), not eager calls.
         inputs = keras.tree.map_structure(np.asarray, inputs)
         probabilities = np.asarray(model.predict_on_batch(inputs)).astype("float32")
@@ -40,6 +41,8 @@ def sample_accuracy(model, sample):
         else:
             hit = (probabilities.reshape(-1) >= 0.5) == (targets.reshape(-1) >= 0.5)
             mask = np.ones(hit.shape, bool)
+        if weights:  # filler rows of a fixed-size batch weigh 0
+            mask = mask & (np.asarray(weights[0]) > 0).reshape((-1,) + (1,) * (mask.ndim - 1))
         hits += int(np.sum(hit & mask))
         total += int(np.sum(mask))
     return hits / max(total, 1)
@@ -150,7 +153,7 @@ def transformer_training_flops(model, batches):
         if hasattr(layer, "num_heads") and hasattr(layer, "key_dim") and layer.__class__.__name__ == "MultiHeadAttention":
             attention.append((layer.path, int(layer.num_heads) * int(layer.key_dim or 0)))
     total = 0
-    for inputs, _ in batches:
+    for inputs, *_ in batches:  # filler rows of fixed-size batches are computed too: counted
         if isinstance(inputs, dict):
             source, target = np.asarray(inputs["english"]), np.asarray(inputs["spanish"])
         else:

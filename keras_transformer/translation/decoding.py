@@ -365,10 +365,12 @@ class Decoder:
         return ops.take(tokens, best + ops.arange(batch, dtype="int32") * k, axis=0)
 
 
-def decode_by_length(run, source, batch_size=256, width_multiple=4):
+def decode_by_length(run, source, batch_size=256, width_multiple=4, fixed_batch=False):
     """`run` (e.g. `Decoder(...).greedy`) over `(N, S)` ids in batches sorted by source length: short
     sentences share batches, which stop early; each is cut to its longest source rounded up to
-    `width_multiple` (few shapes; padding changes no output). `N` outputs, in input order."""
+    `width_multiple` (few shapes; padding changes no output). `fixed_batch`: a smaller batch is
+    filled up to `batch_size` rows with copies of its first sentence (they end with it), so that a
+    compiled loop serves every batch of a width. `N` outputs, in input order."""
     source = np.asarray(ops.convert_to_numpy(source))
     lengths = np.sum(source != 0, axis=1)
     order = np.argsort(lengths, kind="stable")
@@ -376,7 +378,10 @@ def decode_by_length(run, source, batch_size=256, width_multiple=4):
     for begin in range(0, len(source), batch_size):
         rows = order[begin : begin + batch_size]
         width = -(-max(int(lengths[rows].max(initial=0)), 1) // width_multiple) * width_multiple
-        outputs = run(source[rows, : min(width, source.shape[1])])
+        batch = source[rows, : min(width, source.shape[1])]
+        if fixed_batch and len(rows) < batch_size:
+            batch = np.concatenate([batch, np.repeat(batch[:1], batch_size - len(rows), axis=0)])
+        outputs = run(batch)
         for row, output in zip(rows, outputs if isinstance(outputs, list) else ops.convert_to_numpy(outputs)):
             results[row] = output
     return results

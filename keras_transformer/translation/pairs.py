@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_transformer.data.download import DatasetSpec, resolve
-from keras_transformer.data.batching import batch_by_length, batched, longest
+from keras_transformer.data.batching import batch_by_length, batched, fill_batch, longest
 from keras_transformer.layers.text import END_TOKEN, START_TOKEN
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ def make_dataset(
     by_length: bool = False,
     epoch=None,
     width_multiple: int = 1,
+    fixed_batch: bool = False,
     sample_weights: bool = False,
 ):
     """Batched translation dataset, as the book's ``make_dataset``.
@@ -212,7 +213,10 @@ def make_dataset(
     ``width_multiple`` (with ``by_length``) pads each batch to a multiple of
     that many tokens instead (see :func:`keras_transformer.data.batching.batch_by_length`). ``epoch`` (see :func:`keras_transformer.data.batching.batched`) makes each
     epoch's order a function of ``(seed, epoch)``; the dataset's cardinality
-    is its number of batches.
+    is its number of batches. ``fixed_batch=True`` fills every smaller batch
+    with all-padding pairs up to ``batch_size``: the batch axis is then the
+    same for every batch (one compiled step per width), and the output mask
+    hides every token of the filler rows from the loss and the accuracy.
 
     ``sample_weights=True`` adds a third element, ``(B, L)`` float32 weights that are 1 at
     real target tokens and 0 at padding, as the book's 3rd edition (chapter 15) trains with
@@ -237,10 +241,11 @@ def make_dataset(
     if sample_weights:  # the 3rd edition's: 1 at real target tokens, 0 at padding
         examples += ((spanish[:, 1:] != 0).astype("float32"),)
     order = dict(shuffle=shuffle, seed=seed, epoch=epoch)
+    fill = (lambda batches: batches.map(fill_batch(batch_size))) if fixed_batch else (lambda batches: batches)
     if by_length:
-        return batched(examples, lambda d: batch_pairs_by_length(d, batch_size, english.shape[1], width_multiple),
-                       **order)
-    return batched(examples, lambda d: d.batch(batch_size), count=-(-len(pairs) // batch_size), **order)
+        return batched(examples, lambda d: fill(batch_pairs_by_length(d, batch_size, english.shape[1],
+                                                                      width_multiple)), **order)
+    return batched(examples, lambda d: fill(d.batch(batch_size)), count=-(-len(pairs) // batch_size), **order)
 
 
 def batch_pairs_by_length(pairs, batch_size, sequence_length, width_multiple=1):

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import keras
 
 from keras_transformer import training
-from keras_transformer.data.batching import width_multiple
+from keras_transformer.data.batching import use_fixed_batch, width_multiple
 from keras_transformer.training import distribute
 from keras_transformer.training.clock import AccuracyClock, transformer_training_flops
 from keras_transformer.training.optimizers import check_optimizer_settings, make_optimizer
@@ -59,7 +59,9 @@ def train_and_evaluate(settings, command=None):
     s = SimpleNamespace(**{"data_dir": None, "output_dir": None, **settings})
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     epochs = s.epochs if s.epochs is not None else BOOK_EPOCHS[s.model]
-    multiple = width_multiple(s.width_multiple, compiled=8)
+    # Where each batch shape compiles (JAX, XLA): a few widths and one batch size.
+    multiple = width_multiple(s.width_multiple, compiled=8, jit_compile=s.jit_compile)
+    fixed = use_fixed_batch(s.fixed_batch, s.jit_compile)
     run = training.TrainingRun(s.output_dir or training.default_output_dir("ch11_translation", s.model),
                                rescore=s.skip_training)
     distribute.set_precision(s.precision)
@@ -78,7 +80,8 @@ def train_and_evaluate(settings, command=None):
 
     def dataset(split, shuffle=False):
         return make_dataset(split, source_vocab, target_vocab, batch_size, shuffle, seed=s.seed,
-                            by_length=not s.full_padding, epoch=counter.variable, width_multiple=multiple)
+                            by_length=not s.full_padding, epoch=counter.variable, width_multiple=multiple,
+                            fixed_batch=fixed)
 
     clock = None
     if run.needs_training:
@@ -108,7 +111,9 @@ def train_and_evaluate(settings, command=None):
                 swap_ema=s.ema is not None, verbose=1)
 
     # The best epoch: saved as a translator, scored once on the test split, shown on samples.
-    translator = Translator(run.best_model(compile=False), source_vocab, target_vocab, s.model)
+    # Decoding at the training's few widths (at least 4 tokens apart), one batch size where fixed.
+    translator = Translator(run.best_model(compile=False), source_vocab, target_vocab, s.model, fixed_batch=fixed,
+                            width_multiple=max(multiple, 4))
     translator.save(run.output_dir / "translator")
     print("Evaluating on the test split ...")
     decoding = {"method": s.method, "beam_size": s.beam_size, "length_penalty": s.length_penalty}
@@ -146,7 +151,7 @@ def train_and_evaluate(settings, command=None):
             "eval_seconds": eval_timer.seconds,
         },
         "samples": [{"english": e, "reference": r, "model": o} for (e, r), o in zip(samples, translations)],
-        "settings": {**settings, "epochs": epochs, "width_multiple": multiple,
+        "settings": {**settings, "epochs": epochs, "width_multiple": multiple, "fixed_batch": fixed,
                      "padding": "book (full)" if s.full_padding else "batched by length, cut to the longest"},
         "command": command or training.command_line(),
         **({"clock": clock.summary()} if clock else {}),

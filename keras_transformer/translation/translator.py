@@ -64,6 +64,12 @@ class Translator:
             ``[start]``/``[end]`` wrapped); subword pieces translate into cased,
             punctuated text.
         model_name: recorded on save (e.g. ``"transformer"``).
+        fixed_batch: decode every batch of :meth:`translate` (and the sentence
+            of :meth:`attention_map`) at ``batch_size`` rows, filled with copies
+            of a sentence, so that the compiled decoding loop serves them all;
+            None: under JAX, which compiles the loop for each new shape.
+        width_multiple: sources of a decoded batch are cut to their longest,
+            rounded up to a multiple of this many tokens (few shapes).
 
     Example::
 
@@ -71,8 +77,11 @@ class Translator:
         translator.translate(["I love you."])
     """
 
-    def __init__(self, model, source_vectorizer, target_vectorizer, model_name=None):
+    def __init__(self, model, source_vectorizer, target_vectorizer, model_name=None, fixed_batch=None,
+                 width_multiple=4):
         self.model = model
+        self.fixed_batch = keras.backend.backend() == "jax" if fixed_batch is None else bool(fixed_batch)
+        self.width_multiple = int(width_multiple)
         self.source_vectorizer = source_vectorizer
         self.target_vectorizer = target_vectorizer
         self.model_name = model_name or model.name
@@ -155,7 +164,7 @@ class Translator:
             return results
         # Batches of similar source length: most stop early (decode_by_length).
         decoded = decode_by_length(lambda rows: self.decode(rows, method, beam_size, length_penalty),
-                                   ids[nonempty], batch_size)
+                                   ids[nonempty], batch_size, self.width_multiple, self.fixed_batch)
         for row, text in zip(nonempty, self.texts(decoded)):
             results[row] = text
         return results
@@ -183,8 +192,8 @@ class Translator:
         length = int(np.sum(source_ids[0] != 0))
         if length == 0:
             raise ValueError(f"Nothing to translate in {sentence!r}; pass a sentence with words.")
+        tokens = decode_by_length(self.decode, source_ids, 256, self.width_multiple, self.fixed_batch)[0]
         source_ids = source_ids[:, :length]
-        tokens = self.decode(source_ids)[0]
         vocabulary = self.target_vectorizer.get_vocabulary()
         labels = [vocabulary[t] if t < len(vocabulary) else "[UNK]" for t in tokens]
         if len(tokens) < self.max_length:
