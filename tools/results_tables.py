@@ -54,7 +54,7 @@ def machine(record):
 def book_label(record):
     figure, measure = record["book"]["figure"], record["book"]["measure"]
     epochs = record["book"]["epochs"]
-    return "–" if figure is None else f"{pct(figure).replace('.00%', '%')} {measure.split()[0]} ({epochs} epochs)"
+    return "–" if figure is None else f"{100 * figure:g}% {measure.split()[0]} ({epochs} epochs)"
 
 
 def time_to_book(record):
@@ -64,7 +64,7 @@ def time_to_book(record):
 
 
 def readme_table(records):
-    rows = ["| chapter model, recipe | the book | this package | epochs | training | to the book's figure | machine |",
+    rows = ["| chapter model, recipe | the book | this package | epochs | training | validation sample at the book's figure | machine |",
             "|---|---|---|---|---|---|---|"]
     for name, r in records.items():
         m, t = r["measures"], r["training"]
