@@ -117,7 +117,7 @@ class HubCachedStepper(TransformerStepper):
 
         super().__init__(model, max_length)
         ours = self.decoder
-        self.hub = keras_hub.layers.TransformerDecoder(ours.dense_dim, ours.num_heads,
+        self.hub = keras_hub.layers.TransformerDecoder(ours.dense_dim, ours.num_heads, dtype=ours.dtype_policy,
                                                        layer_norm_epsilon=ours.layer_norm_epsilon)
         self.hub.build((None, None, ours.embed_dim), (None, None, ours.embed_dim))
         copy_weights_to_keras_hub(ours, self.hub)

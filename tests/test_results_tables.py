@@ -53,3 +53,9 @@ def test_a_row_shows_the_files_numbers_and_the_book_beside_them():
         assert text in row
     readme = tables.render("a\n<!-- results:readme -->\nold\n<!-- /results:readme -->\nb", {"translation-fast": record})
     assert "old" not in readme and "**69.34%** validation (a)" in readme and readme.endswith("b")
+
+
+def test_the_docs_stay_within_their_budgets():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 150
+    for doc in ("docs/results.md", "docs/benchmarks.md"):
+        assert len((ROOT / doc).read_text().split()) <= 1500, doc
