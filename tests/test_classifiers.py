@@ -7,7 +7,6 @@ models; the raw-string model predicts the same after a save and a reload
 
 import importlib.util
 import json
-import os
 import warnings
 import subprocess
 import sys
@@ -427,10 +426,9 @@ def test_script_trains_under_jax_with_batches_padded_to_a_few_widths(tmp_path):
     argv = ["--model", "transformer-positional", "--epochs", "1", "--data-dir", str(data), "--output-dir", str(out),
             "--set", "vocab_size=60", "--set", "embed_dim=8", "--set", "dense_dim=8", "--set", "sequence_length=40",
             "--set", "optimizer=adam", "--set", "lazy_embedding_updates=True", "--set", "clock_every=2"]
-    code = f"import sys; sys.argv[1:] = {argv!r}; import runpy; runpy.run_path({str(SCRIPT)!r}, run_name='__main__')"
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    from tiny_models import run_script_under_jax
+
+    run_script_under_jax(SCRIPT, argv)
     results = json.loads((out / "results.json").read_text())
     assert results["machine"]["backend"] == "jax" and results["settings"]["width_multiple"] == 64
     assert results["settings"]["fixed_batch"] is True  # JAX compiles each batch shape: one batch size

@@ -388,9 +388,6 @@ def test_the_third_editions_translator_trains_on_sample_weights_whose_accuracy_i
 def test_chapter_script_runs_end_to_end_under_jax(keras_home, tmp_path):
     """The translation script under JAX (TensorFlow only feeds the data): trains, scores, decodes, saves."""
     import json
-    import os
-    import subprocess
-    import sys
     from pathlib import Path
 
     from keras_transformer.data.samples import write_spa_eng_zip
@@ -401,10 +398,9 @@ def test_chapter_script_runs_end_to_end_under_jax(keras_home, tmp_path):
     argv = ["--model", "transformer", "--epochs", "1", "--data-dir", str(archive), "--output-dir", str(out),
             "--set", "vocab_size=20", "--set", "sequence_length=8", "--set", "eval_limit=8", "--set", "samples=2",
             "--set", "key_dim=8", "--set", "optimizer=adam", "--attend", "The black dog runs."]
-    code = f"import sys; sys.argv[1:] = {argv!r}; import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
-    assert done.returncode == 0, done.stderr[-3000:]
+    from tiny_models import run_script_under_jax
+
+    run_script_under_jax(script, argv)
     saved = json.loads((out / "results.json").read_text())
     assert saved["machine"]["backend"] == "jax" and saved["training"]["epochs_run"] == 1
     assert saved["settings"]["width_multiple"] == 8 and saved["settings"]["fixed_batch"] is True

@@ -168,3 +168,15 @@ def last_json_line(stdout):
     import json
 
     return json.loads(stdout.strip().splitlines()[-1])
+
+
+def run_script_under_jax(script, argv, timeout=600):
+    """Run a chapter script in a new process under ``KERAS_BACKEND=jax``; its ``results.json``'s folder must be in argv."""
+    import os
+
+    code = f"import sys; sys.argv[1:] = {list(argv)!r}; import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
