@@ -96,15 +96,16 @@ def gpus():
 
 
 def versions():
+    """Installed versions, read from the packages' metadata (importing JAX or PyTorch to ask would take seconds)."""
+    from importlib import metadata
+
     found = {"python": platform.python_version()}
-    for name in ("keras", "tensorflow", "keras_hub", "jax", "torch", "numpy", "sacrebleu"):
-        module = sys.modules.get(name)
-        if module is None:
-            try:
-                module = __import__(name)
-            except Exception:
-                continue
-        found[name] = getattr(module, "__version__", "?")
+    for key, distribution in (("keras", "keras"), ("tensorflow", "tensorflow"), ("keras_hub", "keras-hub"),
+                              ("jax", "jax"), ("torch", "torch"), ("numpy", "numpy"), ("sacrebleu", "sacrebleu")):
+        try:
+            found[key] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
     return found
 
 

@@ -7,12 +7,12 @@ in the tests.
 
 import math
 from types import SimpleNamespace
-from typing import NamedTuple
 
 import keras
 from keras import ops
 
 from keras_transformer.layers.masking import check_padding_mask
+from keras_transformer.layers.projections import HeadProjections, _matrices, _plain, _project
 
 # A fill value for masked scores that is finite in float16 (max ~65504), so a
 # masked position never turns into -inf and a fully masked row never into NaN.
@@ -372,66 +372,6 @@ def _single_query_attention(query, key, value, mask, scale):
     weights = exponentials / ops.sum(exponentials, axis=1, keepdims=True)
     weights = ops.cast(weights, value.dtype)
     return ops.sum(ops.expand_dims(weights, -1) * value, axis=1, keepdims=True)
-
-
-class HeadProjections(NamedTuple):
-    """`(kernel, bias)` matrices of an attention layer's four projections (see `head_projections`)."""
-
-    query: tuple
-    key: tuple
-    value: tuple
-    output: tuple
-
-
-# EinsumDense equations of the projections in and out of the heads (inputs of
-# rank 3, attention over axis 1): both are one matrix product after reshapes.
-_INTO_HEADS, _OUT_OF_HEADS = "abc,cde->abde", "abcd,cde->abe"
-
-
-def _plain(dense):
-    """Whether `dense` is a head projection that `_project` may run as a 2-D product."""
-    return (
-        getattr(dense, "kernel", None) is not None
-        and getattr(dense, "equation", None) in (_INTO_HEADS, _OUT_OF_HEADS)
-        and not getattr(dense, "lora_enabled", False)
-        and not getattr(dense, "quantization_mode", None)
-        and dense.activation in (None, keras.activations.linear)
-    )
-
-
-def _matrices(dense):
-    """`(kernel, bias)` of a head projection as a `(in, out)` matrix and a `(out,)` vector."""
-    dtype = dense.compute_dtype
-    kernel = ops.cast(dense.kernel, dtype)
-    if dense.equation == _INTO_HEADS:
-        shape = (kernel.shape[0], kernel.shape[1] * kernel.shape[2])
-    else:
-        shape = (kernel.shape[0] * kernel.shape[1], kernel.shape[2])
-    bias = ops.zeros((shape[1],), dtype) if dense.bias is None else ops.reshape(ops.cast(dense.bias, dtype), (-1,))
-    return ops.reshape(kernel, shape), bias
-
-
-def _project(dense, x, matrices=()):
-    """`dense(x)` for a head projection, as one 2-D matrix product plus bias.
-
-    The same arithmetic as the `EinsumDense` layer, on `matrices` (a pair
-    from `head_projections`) if given, else on its kernel reshaped here.
-    Layers with LoRA or quantized weights, or other equations, run as the layer.
-    """
-    if matrices:
-        kernel, bias = matrices
-    elif _plain(dense):
-        kernel, bias = _matrices(dense)
-    else:
-        return dense(x)
-    a, b, c = dense.kernel.shape
-    x = ops.cast(x, kernel.dtype)
-    leading = ops.shape(x)[:2]
-    if dense.equation == _INTO_HEADS:
-        out = ops.matmul(ops.reshape(x, (-1, a)), kernel) + bias
-        return ops.reshape(out, (leading[0], leading[1], b, c))
-    out = ops.matmul(ops.reshape(x, (-1, a * b)), kernel) + bias
-    return ops.reshape(out, (leading[0], leading[1], c))
 
 
 def _halves(cache):
