@@ -143,6 +143,8 @@ def build_parser():
     reproduce.add_argument("--output-dir", metavar="DIR", help="the run's folder (default: output/reproduce/RECIPE)")
     reproduce.add_argument("--results-dir", default="results", metavar="DIR", help="where RECIPE.json goes (default: results)")
     reproduce.add_argument("--tag", metavar="MACHINE", help="name the file RECIPE@MACHINE.json (e.g. h200)")
+    reproduce.add_argument("--epochs", type=int, metavar="N", help="a shortened run: N epochs instead of the "
+                           "recipe's, labelled so in the file and the tables")
     commands.add_parser("recipes", help="print the named recipes and the settings each changes",
                         description="Print the named recipes of both chapters as tables.")
     return parser
@@ -198,6 +200,8 @@ def model_format(path):
 def check(args):
     """Every check of parsed ``args`` that needs neither TensorFlow nor the model."""
     if args.command in ("reproduce", "recipes"):
+        if getattr(args, "epochs", None) is not None and args.epochs < 1:
+            raise CommandError(f"--epochs must be at least 1, got {args.epochs}", status=2)
         if getattr(args, "data_dir", None) and not Path(args.data_dir).exists():
             raise CommandError(f"--data-dir {args.data_dir!r} does not exist; pass the dataset's archive or folder",
                                status=2)

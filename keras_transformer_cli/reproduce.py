@@ -9,6 +9,9 @@ scripts. The results file holds every measure as an exact count over its split (
 machine (CPU model and cores, GPU if any, the load average while it ran), the commit,
 the date, the library versions and the full command. On another machine (a GPU) the same
 command writes its own file: ``results/RECIPE@MACHINE.json`` when ``--tag MACHINE`` is given.
+A recipe too long for the machine (the book's 20 or 30 epochs on a CPU) runs shortened with
+``--epochs N``: the file then says ``"shortened": {"epochs": N, "recipe_epochs": M}`` and the
+tables label the row with it.
 The tables of README.md and docs/results.md are written from these files
 (``tools/results_tables.py``).
 """
@@ -151,27 +154,40 @@ def time_to_book(results):
                                      "target": results["clock"]["target"]}
 
 
-def reproduce(name, data_dir=None, output_dir=None, results_dir="results", tag=None, command=None):
-    """Train and score recipe ``name`` (e.g. ``"translation-fast"``); write and return its results file's dict."""
+def reproduce(name, data_dir=None, output_dir=None, results_dir="results", tag=None, command=None, epochs=None):
+    """Train and score recipe ``name`` (e.g. ``"translation-fast"``); write and return its results file's dict.
+
+    ``epochs``: train that many epochs instead of the recipe's, a shortened run the file
+    labels as such (``None``: the recipe's own).
+    """
     chapter, short = recipes.split_name(name)
     settings = recipes.settings(chapter, short)
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    recipe_epochs = settings["epochs"]
+    if epochs is not None:
+        settings["epochs"] = epochs
     output_dir = Path(output_dir or Path("output") / "reproduce" / name)
     settings.update(data_dir=data_dir, output_dir=str(output_dir))
     if chapter == "imdb":
         from keras_transformer.classification.run import train_and_evaluate
     else:
         from keras_transformer.translation.run import train_and_evaluate
-    command = command or shlex.join(["keras-transformer", "reproduce", name] + (["--data-dir", str(data_dir)] if data_dir else []))
+    command = command or shlex.join(["keras-transformer", "reproduce", name] + (["--data-dir", str(data_dir)] if data_dir else [])
+                                    + (["--epochs", str(epochs)] if epochs is not None else []))
     with LoadSampler() as load:
         results = train_and_evaluate(settings, command)
     import keras
 
+    recipe_epochs = results["book"]["epochs"] if recipe_epochs is None else recipe_epochs
+    shortened = None if epochs is None or epochs >= recipe_epochs else {"epochs": epochs, "recipe_epochs": recipe_epochs}
     record = {
         "schema": SCHEMA,
         "recipe": name,
         "chapter": chapter,
         "model": results["model"],
         "about": recipes.ABOUT.get(name, ""),
+        "shortened": shortened,
         "settings": {key: value for key, value in results["settings"].items() if key not in ("data_dir", "output_dir")},
         "book": {"measure": recipes.BOOK_FIGURES[chapter]["measure"],
                  "figure": recipes.BOOK_FIGURES[chapter].get(results["model"]), **results["book"]},
@@ -199,9 +215,13 @@ def main(argv=None):
     parser.add_argument("--output-dir", help="the run's folder (default: output/reproduce/RECIPE)")
     parser.add_argument("--results-dir", default="results", help="where RECIPE.json goes (default: results)")
     parser.add_argument("--tag", help="machine name for the file name, e.g. h200 (RECIPE@h200.json)")
+    parser.add_argument("--epochs", type=int, metavar="N",
+                        help="a shortened run: N epochs instead of the recipe's, labelled so in the file and tables")
     args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
     command = shlex.join(["python", "-m", "keras_transformer_cli.reproduce", *(sys.argv[1:] if argv is None else argv)])
-    reproduce(args.recipe, args.data_dir, args.output_dir, args.results_dir, args.tag, command)
+    reproduce(args.recipe, args.data_dir, args.output_dir, args.results_dir, args.tag, command, args.epochs)
     return 0
 
 

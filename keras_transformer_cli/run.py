@@ -278,8 +278,12 @@ def cmd_export(args):
 def cmd_reproduce(args):
     from keras_transformer_cli.reproduce import reproduce
 
-    command = " ".join([PROG, "reproduce", args.recipe] + (["--data-dir", args.data_dir] if args.data_dir else []))
-    reproduce(args.recipe, args.data_dir, args.output_dir, args.results_dir, args.tag, command)
+    import shlex
+
+    options = [(flag, value) for flag, value in (("--data-dir", args.data_dir), ("--output-dir", args.output_dir),
+                                                 ("--tag", args.tag), ("--epochs", args.epochs)) if value is not None]
+    command = shlex.join([PROG, "reproduce", args.recipe] + [str(part) for option in options for part in option])
+    reproduce(args.recipe, args.data_dir, args.output_dir, args.results_dir, args.tag, command, args.epochs)
     return 0
 
 

@@ -327,3 +327,8 @@ def test_bad_options_exit_2(capsys):
         cli.main(["translate", "--model", "m", "--batch-size", "0", "x"])
     assert exit_info.value.code == 2
     assert "'0' is not a positive integer" in capsys.readouterr().err
+
+
+def test_reproduce_refuses_fewer_than_one_epoch_in_one_line(capsys, monkeypatch):
+    status, out, err = run_cli(capsys, monkeypatch, ["reproduce", "imdb-bigram", "--epochs", "0"])
+    assert status == 2 and out == [] and len(err) == 1 and "--epochs must be at least 1" in err[0]

@@ -57,6 +57,13 @@ def book_label(record):
     return "–" if figure is None else f"{100 * figure:g}% {measure.split()[0]} ({epochs} epochs)"
 
 
+def epochs(record, best="best "):
+    """``"2 (best 2)"``; a shortened run says so: ``"3 of 20, shortened (best 3)"``."""
+    t, short = record["training"], record.get("shortened")
+    run = f"{t['epochs_run']}" if not short else f"{t['epochs_run']} of {short['recipe_epochs']}, shortened"
+    return f"{run} ({best}{t['best_epoch']})"
+
+
 def time_to_book(record):
     reached = record["training"].get("time_to_book")
     return "not reached" if record["settings"].get("clock_every") and not reached else (
@@ -74,7 +81,7 @@ def readme_table(records):
             ours = (f"**{pct(m['validation_a'])}** validation (a), {pct(m['test_a'])} test (a); "
                     f"BLEU {num(m['bleu_raw'])} raw / {num(m['bleu_prepared'])} prepared")
         rows.append(f"| `{r['model']}`, [`{name}`](docs/results.md#{r['chapter']}) | {book_label(r)} | {ours} "
-                    f"| {t['epochs_run']} (best {t['best_epoch']}) | {minutes(t['train_seconds'])} "
+                    f"| {epochs(r)} | {minutes(t['train_seconds'])} "
                     f"| {time_to_book(r)} | {machine(r)} |")
     return "\n".join(rows)
 
@@ -87,7 +94,7 @@ def imdb_table(records):
             continue
         m, t = r["measures"], r["training"]
         rows.append(f"| `{name}` | `{r['model']}` | {pct(r['book']['figure'])} | {pct(m['validation_accuracy'])} "
-                    f"| **{pct(m['test_accuracy'])}** | {t['epochs_run']} ({t['best_epoch']}) "
+                    f"| **{pct(m['test_accuracy'])}** | {epochs(r, best='')} "
                     f"| {minutes(t['train_seconds'])} | {time_to_book(r)} | {machine(r)} | {r['commit']} |")
     return "\n".join(rows)
 
@@ -105,7 +112,7 @@ def translation_table(records):
             f"| {pct(m['test_a'])} | {pct(m['test_b'])} | {num(m['bleu_raw'])} / {num(m['chrf_raw'])} "
             f"| {num(m['bleu_raw_unseen'])} / {num(m['chrf_raw_unseen'])} "
             f"| {num(m['bleu_prepared'])} / {num(m['chrf_prepared'])} | {pct(m['unk_share'])} | {m['decoding']} "
-            f"| {t['epochs_run']} ({t['best_epoch']}) | {minutes(t['train_seconds'])} | {time_to_book(r)} "
+            f"| {epochs(r, best='')} | {minutes(t['train_seconds'])} | {time_to_book(r)} "
             f"| {machine(r)} | {r['commit']} |")
     return "\n".join(rows)
 
